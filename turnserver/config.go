@@ -1,0 +1,186 @@
+package turnserver
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the [turn] section: listeners, addresses, credentials, the peer
+// policy and quotas of the STUN/TURN relay.
+type Config struct {
+	// Realm is the long-term-credential realm (RFC 8489 §9.2). Default "streamsync".
+	Realm string `toml:"realm"`
+	// ListenUDP lists the UDP addresses STUN and TURN are served on.
+	// Default ["0.0.0.0:3478"]. An empty list turns TURN over UDP off.
+	ListenUDP []string `toml:"listen_udp"`
+	// ListenTCP lists the TCP addresses STUN and TURN are served on
+	// (RFC 6062 framing). Default ["0.0.0.0:3478"]. Empty turns TCP off.
+	ListenTCP []string `toml:"listen_tcp"`
+	// PublicHost is the host name or IP written into the turn: and stun:
+	// URLs handed to browsers. Default: PublicIP, else the detected address.
+	PublicHost string `toml:"public_host"`
+	// PublicIP is the relay address advertised to clients (XOR-RELAYED-ADDRESS);
+	// set it on a server behind 1:1 NAT (cloud VMs). Default: the address of
+	// the interface that holds the default route, else the first non-loopback one.
+	PublicIP string `toml:"public_ip"`
+	// RelayBind is the local IP relay sockets bind to. Default "0.0.0.0".
+	RelayBind string `toml:"relay_bind"`
+	// RelayPortMin and RelayPortMax bound the relay ports (inclusive).
+	// Default 49152-65535.
+	RelayPortMin int `toml:"relay_port_min"`
+	RelayPortMax int `toml:"relay_port_max"`
+	// Secrets are the TURN REST API shared secrets: the first mints new
+	// credentials, every one validates (rotation). Default: none, in which
+	// case a random secret is generated at start and never logged.
+	Secrets []string `toml:"secrets"`
+	// SecretFile names a file holding more secrets, one per line, appended
+	// after Secrets (for systemd credentials). Default "".
+	SecretFile string `toml:"secret_file"`
+	// CredentialTTL is how long minted credentials may open new
+	// allocations. Allocations outlive it. Default "1h".
+	CredentialTTL time.Duration `toml:"credential_ttl"`
+	// AllowedPeerRanges are peer ranges relayed to even when denied by
+	// DeniedPeerRanges or the built-in list; allowed wins. Default none.
+	AllowedPeerRanges []netip.Prefix `toml:"allowed_peer_ranges"`
+	// DeniedPeerRanges are denied in addition to the built-in list
+	// (loopback, private, link-local, metadata...). Default none.
+	DeniedPeerRanges []netip.Prefix `toml:"denied_peer_ranges"`
+	// MaxAllocations caps live allocations on this server. Default 10000.
+	MaxAllocations int `toml:"max_allocations"`
+	// MaxAllocationsPerUser caps live allocations per REST user. A browser
+	// makes one per peer connection and TURN URL. Default 32.
+	MaxAllocationsPerUser int `toml:"max_allocations_per_user"`
+	// MaxAllocationsPerIP caps live allocations per client IP. Default 128.
+	MaxAllocationsPerIP int `toml:"max_allocations_per_ip"`
+	// AllocationBandwidth caps each allocation's relayed traffic, in bytes
+	// per second each way; excess datagrams are dropped. 0 = no cap. Default 0.
+	AllocationBandwidth int `toml:"allocation_bandwidth"`
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Realm:                 "streamsync",
+		ListenUDP:             []string{"0.0.0.0:3478"},
+		ListenTCP:             []string{"0.0.0.0:3478"},
+		RelayBind:             "0.0.0.0",
+		RelayPortMin:          49152,
+		RelayPortMax:          65535,
+		CredentialTTL:         time.Hour,
+		MaxAllocations:        10000,
+		MaxAllocationsPerUser: 32,
+		MaxAllocationsPerIP:   128,
+	}
+}
+
+// Validate reports every problem of c at once, each naming its key (within
+// the section) and the bad value.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Realm == "" || strings.ContainsAny(c.Realm, "\"\\\n") {
+		bad("realm", "must be non-empty and plain text (got %q)", c.Realm)
+	}
+	if len(c.ListenUDP) == 0 && len(c.ListenTCP) == 0 {
+		bad("listen_udp", "at least one of listen_udp and listen_tcp must be set")
+	}
+	for i, a := range c.ListenUDP {
+		if err := checkHostPort(a); err != nil {
+			bad(fmt.Sprintf("listen_udp[%d]", i), "%v (got %q)", err, a)
+		}
+	}
+	for i, a := range c.ListenTCP {
+		if err := checkHostPort(a); err != nil {
+			bad(fmt.Sprintf("listen_tcp[%d]", i), "%v (got %q)", err, a)
+		}
+	}
+	if c.PublicIP != "" {
+		if ip, err := netip.ParseAddr(c.PublicIP); err != nil || !ip.Is4() || ip.IsUnspecified() {
+			bad("public_ip", "must be a specific IPv4 address (got %q)", c.PublicIP)
+		}
+	}
+	if strings.ContainsAny(c.PublicHost, "/?#@ :") && !isIPv6Literal(c.PublicHost) {
+		bad("public_host", "must be a host name or IP, without scheme or port (got %q)", c.PublicHost)
+	}
+	if ip, err := netip.ParseAddr(c.RelayBind); err != nil || !ip.Is4() {
+		bad("relay_bind", "must be an IPv4 address, 0.0.0.0 for all (got %q)", c.RelayBind)
+	}
+	if c.RelayPortMin < 1024 || c.RelayPortMin > 65535 {
+		bad("relay_port_min", "must be between 1024 and 65535 (got %d)", c.RelayPortMin)
+	}
+	if c.RelayPortMax < 1024 || c.RelayPortMax > 65535 {
+		bad("relay_port_max", "must be between 1024 and 65535 (got %d)", c.RelayPortMax)
+	} else if c.RelayPortMax < c.RelayPortMin {
+		bad("relay_port_max", "must be >= relay_port_min (got %d < %d)", c.RelayPortMax, c.RelayPortMin)
+	}
+	for i, s := range c.Secrets {
+		if len(s) < 16 {
+			bad(fmt.Sprintf("secrets[%d]", i), "must be at least 16 characters (got %d)", len(s))
+		}
+	}
+	if c.CredentialTTL < time.Minute || c.CredentialTTL > 7*24*time.Hour {
+		bad("credential_ttl", "must be between 1m and 168h (got %s)", c.CredentialTTL)
+	}
+	if c.MaxAllocations < 1 {
+		bad("max_allocations", "must be at least 1 (got %d)", c.MaxAllocations)
+	}
+	if c.MaxAllocationsPerUser < 1 {
+		bad("max_allocations_per_user", "must be at least 1 (got %d)", c.MaxAllocationsPerUser)
+	}
+	if c.MaxAllocationsPerIP < 1 {
+		bad("max_allocations_per_ip", "must be at least 1 (got %d)", c.MaxAllocationsPerIP)
+	}
+	if c.AllocationBandwidth < 0 {
+		bad("allocation_bandwidth", "must be 0 (no cap) or a positive number of bytes per second (got %d)", c.AllocationBandwidth)
+	} else if c.AllocationBandwidth > 0 && c.AllocationBandwidth < 8192 {
+		bad("allocation_bandwidth", "must be at least 8192 bytes per second to carry a call (got %d)", c.AllocationBandwidth)
+	}
+	return errors.Join(errs...)
+}
+
+// LoadSecrets appends the secrets of SecretFile, one per non-empty line
+// (lines starting with # are comments), to Secrets.
+func (c *Config) LoadSecrets() error {
+	if c.SecretFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.SecretFile)
+	if err != nil {
+		return fmt.Errorf("secret_file: %w", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c.Secrets = append(c.Secrets, line)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("secret_file: %s holds no secret", c.SecretFile)
+	}
+	return nil
+}
+
+func checkHostPort(hostport string) error {
+	ap, err := netip.ParseAddrPort(hostport)
+	if err != nil {
+		return errors.New("must be IP:port")
+	}
+	if ap.Addr().Zone() != "" {
+		return errors.New("must not carry an IPv6 zone")
+	}
+	return nil
+}
+
+func isIPv6Literal(s string) bool {
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Is6()
+}

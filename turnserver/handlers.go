@@ -1,0 +1,105 @@
+package turnserver
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/pion/turn/v4"
+)
+
+// Reasons for refused credentials, used in logs and counters.
+const (
+	AuthMalformed = "malformed_username"
+	AuthRealm     = "wrong_realm"
+	AuthExpired   = "expired"
+	AuthBadHMAC   = "bad_hmac"
+)
+
+// authenticate is pion's AuthHandler. It runs for every authenticated
+// request (Allocate, Refresh, CreatePermission, ChannelBind) and returns
+// the long-term key pion checks MESSAGE-INTEGRITY with.
+//
+// Expired credentials may not open an allocation, but an allocation they
+// opened lives on: requests from the client address that owns a live
+// allocation made with this username are accepted after expiry, as coturn
+// and eturnal do. pion v4 would otherwise drop every call at the first
+// Refresh after the TTL.
+func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
+	st := s.state.Load()
+	if realm != st.cfg.Realm {
+		return s.refuse(AuthRealm, username, src)
+	}
+	u, err := ParseRESTUsername(username)
+	if err != nil {
+		return s.refuse(AuthMalformed, username, src)
+	}
+	var key []byte
+	if len(st.secrets) == 1 {
+		key = longTermKey(st.secrets[0], username, realm)
+	} else {
+		k, ok := s.keys.get(srcUserKey(src, username))
+		if !ok {
+			return s.refuse(AuthBadHMAC, username, src)
+		}
+		key = k
+	}
+	if s.now().After(u.Expiry) && !s.allocs.owns(src, username) {
+		return s.refuse(AuthExpired, username, src)
+	}
+	return key, true
+}
+
+func (s *Server) refuse(reason, username string, src net.Addr) ([]byte, bool) {
+	s.stats.AuthFailures.Add(1)
+	s.log.Debug("turn credentials refused", "reason", reason, "username", username, "remote", src.String())
+	return nil, false
+}
+
+// quota is pion's QuotaHandler, called for Allocate after authentication.
+// A refusal is answered 486 Allocation Quota Reached (RFC 8656 §7.2 step 7).
+func (s *Server) quota(username, _ string, src net.Addr) bool {
+	st := s.state.Load()
+	u, _ := ParseRESTUsername(username) // authenticated, so well formed
+	ok, limit := s.allocs.reserve(src, username, u.User, &st.cfg, s.now())
+	if !ok {
+		s.stats.QuotaRejections.Add(1)
+		s.log.Info("allocation quota reached", "limit", limit, "user", u.User, "remote", src.String())
+	}
+	return ok
+}
+
+// permit is pion's PermissionHandler for CreatePermission and ChannelBind.
+func (s *Server) permit(client net.Addr, peer net.IP) bool {
+	ip, _ := netip.AddrFromSlice(peer)
+	ok, _, reason := s.state.Load().policy.Check(ip)
+	if !ok {
+		s.stats.PermissionDenials.Add(1)
+		s.log.Info("peer refused", "reason", reason, "peer", peer.String(), "remote", client.String())
+	}
+	return ok
+}
+
+func (s *Server) events() turn.EventHandler {
+	return turn.EventHandler{
+		OnAuth: func(src, _ net.Addr, _, username, _, method string, verdict bool) {
+			if !verdict {
+				s.stats.AuthFailures.Add(1)
+				s.log.Debug("turn credentials refused", "reason", AuthBadHMAC, "method", method,
+					"username", username, "remote", src.String())
+			}
+		},
+		OnAllocationCreated: func(src, dst net.Addr, protocol, username, _ string, relay net.Addr, _ int) {
+			s.allocs.created(src, dst, protocol, username)
+			s.stats.AllocationsTotal.Add(1)
+			s.log.Debug("allocation created", "remote", src.String(), "listener", dst.String(),
+				"username", username, "relay", relay.String())
+		},
+		OnAllocationDeleted: func(src, dst net.Addr, protocol, username, _ string) {
+			s.allocs.deleted(src, dst, protocol)
+			s.log.Debug("allocation deleted", "remote", src.String(), "username", username)
+		},
+		OnAllocationError: func(src, _ net.Addr, _, message string) {
+			s.log.Debug("allocation error", "remote", src.String(), "err", message)
+		},
+	}
+}

@@ -1,0 +1,47 @@
+package turnserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// pionLogger feeds pion's leveled logger into slog. pion logs at Info what
+// any stranger's datagram can trigger ("No Permission or Channel exists"),
+// so Info is lowered to Debug; Warn and Error keep their level.
+type pionLogger struct {
+	log *slog.Logger
+}
+
+type pionLoggerFactory struct {
+	log *slog.Logger
+}
+
+// NewLogger implements logging.LoggerFactory.
+func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope)}
+}
+
+func (l pionLogger) emit(level slog.Level, msg string) {
+	l.log.Log(context.Background(), level, msg)
+}
+
+// emitf formats only when the level is enabled: pion logs per packet.
+func (l pionLogger) emitf(level slog.Level, format string, args []any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(msg string)                  { l.emit(slog.LevelDebug-4, msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.emitf(slog.LevelDebug-4, format, args) }
+func (l pionLogger) Debug(msg string)                  { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.emitf(slog.LevelDebug, format, args) }
+func (l pionLogger) Info(msg string)                   { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.emitf(slog.LevelDebug, format, args) }
+func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelWarn, format, args) }
+func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelError, format, args) }

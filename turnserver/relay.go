@@ -1,0 +1,132 @@
+package turnserver
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// errNoRelayPort is returned when no port of the range could be bound.
+var errNoRelayPort = errors.New("no free relay port in range")
+
+// relayGenerator implements turn.RelayAddressGenerator: it binds relay
+// sockets within the configured port range and wraps each so that the
+// policy in force is applied where the socket writes.
+type relayGenerator struct {
+	bind       netip.Addr // local IP relay sockets bind to
+	advertised net.IP     // relay IP told to clients
+	minPort    int
+	maxPort    int
+	state      *atomic.Pointer[runtimeState]
+	stats      *Stats
+}
+
+// Validate is called by pion at start.
+func (g *relayGenerator) Validate() error {
+	if g.minPort <= 0 || g.maxPort < g.minPort {
+		return fmt.Errorf("relay port range %d-%d", g.minPort, g.maxPort)
+	}
+	return nil
+}
+
+// AllocatePacketConn binds a UDP relay socket. A requested port (EVEN-PORT
+// and RESERVATION-TOKEN flows) is honoured only inside the range.
+func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
+	if requestedPort != 0 {
+		if requestedPort < g.minPort || requestedPort > g.maxPort {
+			return nil, nil, fmt.Errorf("requested relay port %d outside %d-%d", requestedPort, g.minPort, g.maxPort)
+		}
+		return g.listen(network, requestedPort)
+	}
+	span := g.maxPort - g.minPort + 1
+	tries := min(span, 64)
+	start := rand.IntN(span) //nolint:gosec // port choice needs no secrecy, only spread
+	for i := range tries {
+		// A random start then a stride walks distinct ports while staying spread out.
+		port := g.minPort + (start+i*7919)%span
+		if conn, addr, err := g.listen(network, port); err == nil {
+			return conn, addr, nil
+		}
+	}
+	return nil, nil, errNoRelayPort
+}
+
+func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.Addr, error) {
+	pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.bind, uint16(port))))
+	if err != nil {
+		return nil, nil, err
+	}
+	rc := &relayConn{UDPConn: pc, gen: g}
+	if bw := g.state.Load().cfg.AllocationBandwidth; bw > 0 {
+		rc.out = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
+		rc.in = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
+	}
+	return rc, &net.UDPAddr{IP: g.advertised, Port: port}, nil
+}
+
+// AllocateConn would serve RFC 6062 TCP relays, which browsers never ask for.
+func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, errors.New("TCP relay allocations (RFC 6062) are not supported")
+}
+
+// relayConn is the peer-facing socket of one allocation. pion writes to it
+// what clients send to peers and reads from it what peers send back.
+type relayConn struct {
+	*net.UDPConn
+	gen     *relayGenerator
+	out, in *rate.Limiter // nil when allocation_bandwidth is 0
+}
+
+// WriteTo sends a datagram to a peer. The peer IP was already admitted by
+// the PermissionHandler, which sees no port; here the port is checked too:
+// on the server's own addresses only the relay port range is reachable, so
+// a client cannot reach services on the host itself. The address is judged
+// in its canonical spelling, so ::ffff:127.0.0.1 is 127.0.0.1.
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("relay write to %T", addr)
+	}
+	ap := ua.AddrPort()
+	ip := Canonical(ap.Addr().WithZone(""))
+	st := c.gen.state.Load()
+	permitted, own, _ := st.policy.Check(ip)
+	if !permitted || own && (int(ap.Port()) < c.gen.minPort || int(ap.Port()) > c.gen.maxPort) {
+		c.gen.stats.RelayDropsPolicy.Add(1)
+		return len(p), nil // dropped silently, as UDP may be
+	}
+	if c.out != nil && !c.out.AllowN(time.Now(), len(p)) {
+		c.gen.stats.RelayDropsBandwidth.Add(1)
+		return len(p), nil
+	}
+	n, err := c.WriteToUDPAddrPort(p, netip.AddrPortFrom(ip, ap.Port()))
+	if err == nil {
+		c.gen.stats.PeerBytesOut.Add(uint64(n))
+		c.gen.stats.PeerPacketsOut.Add(1)
+	}
+	return n, err
+}
+
+// ReadFrom reads a datagram from a peer, dropping what exceeds the
+// allocation's bandwidth cap.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if c.in != nil && !c.in.AllowN(time.Now(), n) {
+			c.gen.stats.RelayDropsBandwidth.Add(1)
+			continue
+		}
+		c.gen.stats.PeerBytesIn.Add(uint64(n))
+		c.gen.stats.PeerPacketsIn.Add(1)
+		return n, addr, nil
+	}
+}

@@ -1,0 +1,221 @@
+// Package turnserver runs the appliance's STUN/TURN relay on pion/turn v4:
+// the sockets it listens on, TURN REST API credentials with secret
+// rotation, a deny-by-default peer policy, quotas and relay port guards.
+package turnserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/turn/v4"
+)
+
+// Server is a running STUN/TURN relay.
+type Server struct {
+	log    *slog.Logger
+	state  atomic.Pointer[runtimeState]
+	allocs *allocations
+	keys   *keyCache
+	stats  Stats
+	pion   *turn.Server
+
+	udp        []net.PacketConn
+	tcp        []*inspectedListener
+	advertised netip.Addr // relay IP told to clients
+	host       string     // host in the turn: URLs handed out
+	now        func() time.Time
+}
+
+// runtimeState is what a reload may replace while allocations live on.
+type runtimeState struct {
+	cfg     Config
+	secrets []string
+	policy  *PeerPolicy
+}
+
+// New binds every configured listener, failing on the first that cannot be
+// bound, and starts serving STUN and TURN on them. cfg must be valid.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	s := &Server{
+		log:    logger,
+		allocs: newAllocations(),
+		keys:   newKeyCache(),
+		now:    time.Now,
+	}
+	advertised, err := advertisedIP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.advertised = advertised
+	s.host = cfg.PublicHost
+	if s.host == "" {
+		s.host = advertised.String()
+	}
+	st, err := s.newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.state.Store(st)
+
+	if err := s.listen(cfg); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	gen := &relayGenerator{
+		bind:       netip.MustParseAddr(cfg.RelayBind),
+		advertised: net.IP(advertised.AsSlice()),
+		minPort:    cfg.RelayPortMin,
+		maxPort:    cfg.RelayPortMax,
+		state:      &s.state,
+		stats:      &s.stats,
+	}
+	sc := turn.ServerConfig{
+		LoggerFactory: pionLoggerFactory{log: logger},
+		Realm:         cfg.Realm,
+		AuthHandler:   s.authenticate,
+		QuotaHandler:  s.quota,
+		EventHandler:  s.events(),
+	}
+	for _, pc := range s.udp {
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+			PacketConn: pc, RelayAddressGenerator: gen, PermissionHandler: s.permit,
+		})
+	}
+	for _, l := range s.tcp {
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permit,
+		})
+	}
+	s.pion, err = turn.NewServer(sc)
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("start turn server: %w", err)
+	}
+	for _, pc := range s.udp {
+		logger.Info("listening", "service", "turn-udp", "addr", pc.LocalAddr().String())
+	}
+	for _, l := range s.tcp {
+		logger.Info("listening", "service", "turn-tcp", "addr", l.Addr().String())
+	}
+	logger.Info("turn relay ready", "realm", cfg.Realm, "relay_ip", advertised.String(), "public_host", s.host,
+		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax))
+	return s, nil
+}
+
+func (s *Server) newState(cfg Config) (*runtimeState, error) {
+	secrets := append([]string(nil), cfg.Secrets...)
+	if len(secrets) == 0 {
+		secret, err := RandomSecret()
+		if err != nil {
+			return nil, err
+		}
+		secrets = []string{secret}
+		s.log.Warn("no turn secret configured; generated a random one for this run (credentials die with the process)")
+	}
+	own := []netip.Addr{s.advertised}
+	if b := netip.MustParseAddr(cfg.RelayBind); !b.IsUnspecified() {
+		own = append(own, b)
+	}
+	return &runtimeState{
+		cfg:     cfg,
+		secrets: secrets,
+		policy:  NewPeerPolicy(cfg.AllowedPeerRanges, cfg.DeniedPeerRanges, own),
+	}, nil
+}
+
+func (s *Server) listen(cfg Config) error {
+	in := inspector{srv: s}
+	for _, addr := range cfg.ListenUDP {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		s.udp = append(s.udp, &inspectedPacketConn{PacketConn: pc, in: in})
+	}
+	for _, addr := range cfg.ListenTCP {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+		s.tcp = append(s.tcp, &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})})
+	}
+	return nil
+}
+
+func (s *Server) closeSockets() {
+	for _, pc := range s.udp {
+		_ = pc.Close()
+	}
+	for _, l := range s.tcp {
+		_ = l.Close()
+	}
+}
+
+// Reload applies a new configuration to the running relay: secrets, peer
+// policy, quotas, credential TTL and bandwidth cap take effect for new
+// requests while live allocations stay. Changes that need new sockets are
+// refused with an error naming the key.
+func (s *Server) Reload(cfg Config) error {
+	old := s.state.Load().cfg
+	var errs []error
+	need := func(key string, same bool) {
+		if !same {
+			errs = append(errs, fmt.Errorf("%s: changing it needs a restart", key))
+		}
+	}
+	need("listen_udp", slices.Equal(old.ListenUDP, cfg.ListenUDP))
+	need("listen_tcp", slices.Equal(old.ListenTCP, cfg.ListenTCP))
+	need("relay_bind", old.RelayBind == cfg.RelayBind)
+	need("relay_port_min", old.RelayPortMin == cfg.RelayPortMin)
+	need("relay_port_max", old.RelayPortMax == cfg.RelayPortMax)
+	need("public_ip", old.PublicIP == cfg.PublicIP)
+	need("public_host", old.PublicHost == cfg.PublicHost)
+	need("realm", old.Realm == cfg.Realm)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	st, err := s.newState(cfg)
+	if err != nil {
+		return err
+	}
+	if len(cfg.Secrets) == 0 { // keep the generated secret across reloads
+		st.secrets = s.state.Load().secrets
+	}
+	s.state.Store(st)
+	return nil
+}
+
+// Close stops the relay and ends every allocation.
+func (s *Server) Close() error {
+	return s.pion.Close()
+}
+
+// UDPAddrs returns the bound UDP listener addresses.
+func (s *Server) UDPAddrs() []net.Addr {
+	out := make([]net.Addr, len(s.udp))
+	for i, pc := range s.udp {
+		out[i] = pc.LocalAddr()
+	}
+	return out
+}
+
+// TCPAddrs returns the bound TCP listener addresses.
+func (s *Server) TCPAddrs() []net.Addr {
+	out := make([]net.Addr, len(s.tcp))
+	for i, l := range s.tcp {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// Allocations returns the number of live allocations.
+func (s *Server) Allocations() int { return s.allocs.count() }
+
+// Stats returns the relay's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
