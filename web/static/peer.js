@@ -1,0 +1,215 @@
+// One RTCPeerConnection to one other participant, run with the W3C
+// "perfect negotiation" pattern: either side may offer at any time; on an
+// offer collision the polite side rolls back and the impolite side ignores
+// the incoming offer. Candidates that arrive before the remote description
+// are queued. A connection that fails, or stays disconnected, is restarted
+// with an ICE restart. This module knows nothing of the page or of the
+// signaling wire format: it emits 'signal' events with {description} or
+// {candidate} and takes the other side's through handleSignal.
+
+const DISCONNECTED_GRACE_MS = 4000;
+const RESTART_BACKOFF_MS = 5000;
+
+export class Peer extends EventTarget {
+  /**
+   * @param {object} o
+   * @param {string} o.peerID the other side's peer id
+   * @param {boolean} o.polite whether we yield on an offer collision
+   * @param {RTCConfiguration} o.config iceServers and iceTransportPolicy
+   */
+  constructor({ peerID, polite, config }) {
+    super();
+    this.id = peerID;
+    this.polite = !!polite;
+    this.pc = new RTCPeerConnection(config);
+    this.policy = config.iceTransportPolicy || 'all';
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
+    this.pending = []; // candidates received before a remote description
+    this.chain = Promise.resolve(); // serialises incoming signals
+    this.senders = { audio: null, video: null };
+    this.remoteStream = new MediaStream();
+    this.closed = false;
+    this.disconnectTimer = 0;
+    this.lastRestart = 0;
+
+    const pc = this.pc;
+    // Chat rides one negotiated channel (same id on both sides): no race on
+    // who creates it, and it is ready as soon as SCTP is up.
+    this.chat = pc.createDataChannel('chat', { negotiated: true, id: 0 });
+    this.chat.onmessage = (e) => this.emit('chat', parseJSON(e.data));
+    this.chat.onopen = () => this.emit('chat-open');
+
+    pc.onnegotiationneeded = () => this.negotiate();
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate && candidate.candidate) this.emit('signal', { candidate: candidate.toJSON() });
+    };
+    pc.ontrack = ({ track }) => {
+      this.remoteStream.addTrack(track);
+      track.onended = () => { this.remoteStream.removeTrack(track); this.emit('tracks'); };
+      this.emit('tracks');
+    };
+    pc.ondatachannel = ({ channel }) => this.emit('datachannel', channel);
+    pc.onconnectionstatechange = () => this.onState();
+    pc.oniceconnectionstatechange = () => this.onState();
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  /** The connection state for people: new, connecting, connected, disconnected, failed, closed. */
+  get state() { return this.pc.connectionState; }
+
+  async negotiate() {
+    if (this.closed) return;
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.emit('signal', { description: this.pc.localDescription.toJSON() });
+    } catch (err) {
+      console.warn('peer', this.id, 'offer failed', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** Takes a {description} or {candidate} from the other side. */
+  handleSignal(msg) {
+    this.chain = this.chain.then(() => this.applySignal(msg)).catch((err) => {
+      console.warn('peer', this.id, 'signal failed', err);
+    });
+    return this.chain;
+  }
+
+  async applySignal({ description, candidate }) {
+    if (this.closed) return;
+    const pc = this.pc;
+    if (description) {
+      const readyForOffer = !this.makingOffer &&
+        (pc.signalingState === 'stable' || this.settingRemoteAnswer);
+      const collision = description.type === 'offer' && !readyForOffer;
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      this.settingRemoteAnswer = description.type === 'answer';
+      try {
+        await pc.setRemoteDescription(description); // rolls back our offer if needed
+      } finally {
+        this.settingRemoteAnswer = false;
+      }
+      if (description.type === 'offer') {
+        await pc.setLocalDescription();
+        this.emit('signal', { description: pc.localDescription.toJSON() });
+      }
+      const queued = this.pending.splice(0);
+      for (const c of queued) await this.addCandidate(c);
+    } else if (candidate) {
+      if (!pc.remoteDescription) {
+        this.pending.push(candidate);
+        return;
+      }
+      await this.addCandidate(candidate);
+    }
+  }
+
+  async addCandidate(c) {
+    try {
+      await this.pc.addIceCandidate(c);
+    } catch (err) {
+      // Candidates of an offer we ignored are expected to fail.
+      if (!this.ignoreOffer) console.warn('peer', this.id, 'candidate failed', err);
+    }
+  }
+
+  onState() {
+    const ice = this.pc.iceConnectionState;
+    clearTimeout(this.disconnectTimer);
+    if (ice === 'failed') this.restart('failed');
+    if (ice === 'disconnected') {
+      this.disconnectTimer = setTimeout(() => {
+        if (this.pc.iceConnectionState === 'disconnected') this.restart('disconnected');
+      }, DISCONNECTED_GRACE_MS);
+    }
+    this.emit('state', this.pc.connectionState);
+  }
+
+  /** ICE restart: new ufrag/pwd and candidates, same media. */
+  restart(reason) {
+    if (this.closed) return;
+    const now = Date.now();
+    if (now - this.lastRestart < RESTART_BACKOFF_MS) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = setTimeout(() => this.restart(reason), RESTART_BACKOFF_MS);
+      return;
+    }
+    this.lastRestart = now;
+    console.info('peer', this.id, 'ICE restart:', reason);
+    this.pc.restartIce();
+  }
+
+  /** Applies fresh iceServers or a new transport policy; a policy change restarts ICE. */
+  setConfiguration(config) {
+    const cur = this.pc.getConfiguration();
+    this.pc.setConfiguration({ ...cur, ...config });
+    const policy = config.iceTransportPolicy || cur.iceTransportPolicy || 'all';
+    if (policy !== this.policy) {
+      this.policy = policy;
+      this.lastRestart = 0;
+      this.restart('transport policy ' + policy);
+    }
+  }
+
+  /**
+   * Sends track as this side's audio or video (kind). The first track of a
+   * kind adds a sender (one renegotiation); later ones replace the sender's
+   * track in place, which needs none. A null track sends nothing.
+   */
+  async setTrack(kind, track, stream) {
+    const s = this.senders[kind];
+    if (s) {
+      await s.replaceTrack(track);
+      return;
+    }
+    if (!track) return;
+    this.senders[kind] = this.pc.addTrack(track, stream);
+  }
+
+  /** Caps the video we send to this peer (mesh budget). */
+  async capVideo({ maxBitrate, scaleResolutionDownBy }) {
+    const s = this.senders.video;
+    if (!s) return;
+    const p = s.getParameters();
+    if (!p.encodings || p.encodings.length === 0) return; // not negotiated yet
+    let changed = false;
+    for (const e of p.encodings) {
+      if (e.maxBitrate !== maxBitrate || e.scaleResolutionDownBy !== scaleResolutionDownBy) changed = true;
+      e.maxBitrate = maxBitrate;
+      e.scaleResolutionDownBy = scaleResolutionDownBy;
+    }
+    if (changed) await s.setParameters(p).catch((err) => console.warn('capVideo', err));
+  }
+
+  /** Sends a chat-channel message (an object, JSON encoded). */
+  sendChat(obj) {
+    if (this.chat.readyState !== 'open') return false;
+    this.chat.send(JSON.stringify(obj));
+    return true;
+  }
+
+  /** Opens a new data channel, e.g. for a file. */
+  createChannel(label) { return this.pc.createDataChannel(label, { ordered: true }); }
+
+  stats() { return this.pc.getStats(); }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.disconnectTimer);
+    clearTimeout(this.restartTimer);
+    this.pc.close();
+    this.emit('closed');
+  }
+}
+
+function parseJSON(s) {
+  try { return JSON.parse(s); } catch { return null; }
+}

@@ -1,0 +1,230 @@
+// The signaling client: one WebSocket to /ws speaking docs/protocol.md.
+// It joins a room, keeps the connection alive with application pings,
+// and after a drop reconnects with backoff and resumes with the resume
+// token, so a short network cut does not end the call. Outgoing messages
+// sent while disconnected are queued and flushed after a resume.
+// Events: 'message' (every server message after the first joined, detail =
+// the message), 'joined' (detail = joined message, also after a resume or
+// rejoin), 'status' (detail = 'connecting'|'connected'|'reconnecting'|'closed'),
+// 'fatal' (detail = reason).
+
+const PING_MS = 10000; // app-level ping: browsers cannot see WS pings
+const DEAD_MS = 25000; // no message for this long: the connection is dead
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+const QUEUE_MAX = 500;
+
+/** Error returned by join when the server answers with an error message. */
+export class SignalingError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+/** The WebSocket URL of the signaling endpoint for this page. */
+export function signalingURL(loc = location) {
+  return (loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + '/ws';
+}
+
+/** Pre-flight: the welcome object (createPasswordRequired, limits) over plain HTTP. */
+export async function preflight() {
+  const r = await fetch('/ws', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  if (!r.ok) throw new Error('signaling pre-flight: HTTP ' + r.status);
+  return r.json();
+}
+
+export class Signaling extends EventTarget {
+  constructor(url = signalingURL()) {
+    super();
+    this.url = url;
+    this.ws = null;
+    this.joinedMsg = null; // last joined
+    this.resumeToken = '';
+    this.joinRequest = null; // what to send to (re)join when resume fails
+    this.queue = [];
+    this.stopped = false;
+    this.attempt = 0;
+    this.timer = 0;
+    this.pingTimer = 0;
+    this.lastHeard = 0;
+    this.status = 'closed';
+    this.pagehide = () => this.leave();
+    addEventListener('pagehide', this.pagehide);
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  setStatus(s) {
+    if (this.status === s) return;
+    this.status = s;
+    this.emit('status', s);
+  }
+
+  /**
+   * Connects and joins (or creates, with room '') a room. Resolves with the
+   * joined message; rejects with a SignalingError (code from the protocol).
+   */
+  join({ room = '', name = '', password = '', state }) {
+    this.joinRequest = { type: 'join', room, name, password, state };
+    return new Promise((resolve, reject) => {
+      this.pendingJoin = { resolve, reject };
+      this.connect();
+    });
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.setStatus(this.joinedMsg ? 'reconnecting' : 'connecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this.failJoin(new SignalingError('connect', String(err)));
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.lastHeard = Date.now();
+      if (this.resumeToken) {
+        this.raw({ type: 'join', resume: this.resumeToken });
+      } else {
+        this.raw(this.joinRequest);
+      }
+      clearInterval(this.pingTimer);
+      this.pingTimer = setInterval(() => this.keepalive(ws), PING_MS);
+    };
+    ws.onmessage = (e) => {
+      this.lastHeard = Date.now();
+      let m;
+      try { m = JSON.parse(e.data); } catch { return; }
+      if (m && typeof m.type === 'string') this.onMessage(m);
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      clearInterval(this.pingTimer);
+      this.ws = null;
+      this.onClose(e.code, e.reason);
+    };
+  }
+
+  keepalive(ws) {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - this.lastHeard > DEAD_MS) {
+      ws.close(4001, 'no answer'); // onclose reconnects
+      return;
+    }
+    ws.send(JSON.stringify({ type: 'ping' }));
+  }
+
+  onMessage(m) {
+    switch (m.type) {
+      case 'welcome':
+        this.limits = m.limits || {};
+        return;
+      case 'pong':
+        return;
+      case 'joined':
+        this.attempt = 0;
+        this.joinedMsg = m;
+        this.limits = m.limits || this.limits;
+        this.resumeToken = m.resumeToken || '';
+        this.setStatus('connected');
+        if (this.pendingJoin) {
+          this.pendingJoin.resolve(m);
+          this.pendingJoin = null;
+        } else {
+          this.emit('joined', m);
+        }
+        if (m.resumed) this.flush();
+        else this.queue = []; // a new identity: old messages are meaningless
+        return;
+      case 'error':
+        if (m.code === 'resume-failed' && this.joinRequest) {
+          // Our place is gone: join the room again as a new peer.
+          this.resumeToken = '';
+          const room = this.joinedMsg ? this.joinedMsg.room : this.joinRequest.room;
+          this.raw({ ...this.joinRequest, room, state: this.state || this.joinRequest.state });
+          return;
+        }
+        if (this.pendingJoin && (m.refType === 'join' || !m.refType)) {
+          this.failJoin(new SignalingError(m.code, m.message));
+          return;
+        }
+        break;
+    }
+    this.emit('message', m);
+  }
+
+  onClose(code, reason) {
+    if (this.stopped) { this.setStatus('closed'); return; }
+    if (code === 1000 || code === 4000) {
+      this.stop(code === 4000 ? 'This call was opened again elsewhere.' : 'Disconnected.');
+      return;
+    }
+    if (!this.joinedMsg) {
+      // Never joined: the server refused (Origin, limits) or is not there.
+      this.failJoin(new SignalingError('connect', reason || 'cannot reach the server'));
+      return;
+    }
+    this.setStatus('reconnecting');
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+    this.attempt++;
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  failJoin(err) {
+    if (this.pendingJoin) {
+      this.pendingJoin.reject(err);
+      this.pendingJoin = null;
+    }
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+    clearInterval(this.pingTimer);
+    this.setStatus('closed');
+  }
+
+  /** Sends a message; while reconnecting it is queued for the resumed connection. */
+  send(m) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.status === 'connected') {
+      this.raw(m);
+    } else if (!this.stopped && this.queue.length < QUEUE_MAX) {
+      this.queue.push(m);
+    }
+  }
+
+  raw(m) { this.ws.send(JSON.stringify(m)); }
+
+  flush() {
+    const q = this.queue.splice(0);
+    for (const m of q) this.raw(m);
+  }
+
+  /** Our public state; remembered so a rejoin after a failed resume keeps it. */
+  sendState(state, name) {
+    this.state = state;
+    const m = { type: 'state', state };
+    if (name !== undefined) m.name = name;
+    this.send(m);
+  }
+
+  /** Leaves the room and stops reconnecting. */
+  leave() {
+    if (this.stopped) return;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      try { this.raw({ type: 'leave' }); } catch { /* closing */ }
+      this.ws.close(1000);
+    }
+    this.stop('You left the call.');
+  }
+
+  stop(reason) {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pingTimer);
+    removeEventListener('pagehide', this.pagehide);
+    this.setStatus('closed');
+    this.emit('fatal', reason);
+  }
+}
