@@ -1,0 +1,284 @@
+package signaling
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// sendSlack is room in a send queue beyond Config.SendQueue for the
+// connection's own replies (welcome, joined, errors) and a resume flush.
+const sendSlack = 8
+
+// outMsg is one queued outgoing message. roomEvent marks messages from the
+// room, which move to the session's resume queue if the connection dies
+// before writing them.
+type outMsg struct {
+	data      []byte
+	roomEvent bool
+}
+
+// conn is one WebSocket connection. The ServeHTTP goroutine is its reader
+// and owner; one writer goroutine does every write (messages, pings, the
+// close frame). Others only enqueue.
+type conn struct {
+	srv     *Server
+	ws      *websocket.Conn
+	ip      netip.Addr
+	logp    atomic.Pointer[slog.Logger] // gains room and peer on join
+	limiter *rate.Limiter
+
+	send       chan outMsg   // never closed; bounded by Config.SendQueue (+ slack)
+	quit       chan struct{} // closed once by stop or abort
+	quitOnce   sync.Once
+	writerDone chan struct{}
+	joined     atomic.Bool
+
+	mu sync.Mutex
+	// guarded by mu:
+	closeCode   int         // close frame to send; 0 for none
+	closeReason string      //
+	closing     bool        // close frame sent: stop extending the read deadline
+	refresh     *time.Timer // ICE credential refresh
+	refreshOff  bool        // no more refreshes
+
+	// owned by the reader goroutine:
+	sess    *session
+	leaving bool // the client said goodbye: no resume
+}
+
+func newConn(s *Server, ws *websocket.Conn, ip netip.Addr) *conn {
+	c := &conn{
+		srv:        s,
+		ws:         ws,
+		ip:         ip,
+		limiter:    rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		send:       make(chan outMsg, s.cfg.SendQueue+sendSlack),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	c.logp.Store(s.log.With("remote", ip.String()))
+	return c
+}
+
+// log returns the connection's logger; safe from any goroutine.
+func (c *conn) log() *slog.Logger { return c.logp.Load() }
+
+// setLogRoom adds the room tag and peer id to the connection's logger.
+func (c *conn) setLogRoom(room, peer string) {
+	c.logp.Store(c.log().With("room", roomTag(room), "peer", peer))
+}
+
+// serve runs the connection to its end: writer started, reader run here,
+// then an orderly teardown and the session detached or ended.
+func (c *conn) serve() {
+	c.srv.stats.connections.Add(1)
+	defer c.srv.stats.connections.Add(-1)
+	c.log().Debug("connected")
+	c.enqueue(c.srv.welcome, false)
+	joinTimer := time.AfterFunc(c.srv.cfg.JoinTimeout, func() {
+		if !c.joined.Load() {
+			c.srv.stats.joinTimeouts.Add(1)
+			c.stop(closePolicy, "join timeout")
+		}
+	})
+	go c.writeLoop()
+
+	c.readLoop()
+
+	joinTimer.Stop()
+	c.stop(0, "")
+	<-c.writerDone
+	c.stopRefresh()
+	c.linger()
+	_ = c.ws.Close()
+	if c.sess != nil {
+		c.sess.detach(c, c.leaving)
+	}
+	c.log().Debug("disconnected")
+}
+
+// readLoop reads messages until the connection fails or closes.
+func (c *conn) readLoop() {
+	c.ws.SetReadLimit(c.srv.cfg.ReadLimit)
+	c.extendRead()
+	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.isClosing() {
+			continue // draining until the client answers our close frame
+		}
+		c.extendRead()
+		if !c.limiter.Allow() {
+			c.srv.stats.rateLimited.Add(1)
+			c.log().Info("message rate limit exceeded, closing")
+			c.stop(closePolicy, "rate limit")
+			continue
+		}
+		if mt != websocket.TextMessage {
+			c.sendError(nil, "", perr(codeBadMessage, "only text frames are accepted"))
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has already sent 1009 (RFC 6455 §7.4.1).
+		c.srv.stats.tooBig.Add(1)
+		c.log().Info("message too big, closed")
+	case errors.As(err, &ce):
+		if ce.Code == websocket.CloseNormalClosure {
+			c.leaving = true
+		}
+	}
+}
+
+// extendRead pushes the read deadline one ping period plus pong timeout
+// ahead, unless the connection is closing.
+func (c *conn) extendRead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.PingInterval + c.srv.cfg.PongTimeout))
+	}
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// writeLoop is the only writer of the WebSocket.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	ping := time.NewTicker(c.srv.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case m := <-c.send:
+			_ = c.ws.SetWriteDeadline(c.srv.writeDeadline())
+			if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
+				c.stop(0, "")
+				c.closeFrame()
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, c.srv.writeDeadline()); err != nil {
+				c.stop(0, "")
+				c.closeFrame()
+				return
+			}
+		case <-c.quit:
+			c.closeFrame()
+			return
+		}
+	}
+}
+
+// closeFrame sends the chosen close frame, if any, then gives the client a
+// bounded time to answer it before the reader gives up.
+func (c *conn) closeFrame() {
+	c.mu.Lock()
+	code, reason := c.closeCode, c.closeReason
+	c.closing = true
+	c.mu.Unlock()
+	if code != 0 {
+		_ = c.ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(code, reason), c.srv.writeDeadline())
+	}
+	_ = c.ws.SetReadDeadline(c.srv.writeDeadline())
+}
+
+// stop ends the connection with a close frame (code 0: none). The first
+// call decides; it may come from any goroutine.
+func (c *conn) stop(code int, reason string) {
+	c.quitOnce.Do(func() {
+		c.mu.Lock()
+		c.closeCode, c.closeReason = code, reason
+		c.mu.Unlock()
+		close(c.quit)
+	})
+}
+
+// abort cuts the connection at once (shutdown deadline passed).
+func (c *conn) abort() {
+	c.stop(0, "")
+	_ = c.ws.NetConn().Close()
+}
+
+// enqueue queues msg for the writer without blocking. A client whose queue
+// is full is too slow: it is disconnected and counted, and the room goes on.
+func (c *conn) enqueue(data []byte, roomEvent bool) {
+	select {
+	case <-c.quit:
+		// Dying: keep what fits so a resume can still deliver it.
+		select {
+		case c.send <- outMsg{data, roomEvent}:
+		default:
+		}
+		return
+	default:
+	}
+	if len(c.send) >= c.srv.cfg.SendQueue && roomEvent {
+		c.slow()
+		return
+	}
+	select {
+	case c.send <- outMsg{data, roomEvent}:
+	default:
+		c.slow()
+	}
+}
+
+func (c *conn) slow() {
+	c.srv.stats.slowClients.Add(1)
+	c.log().Info("client too slow, closing", "queue", len(c.send))
+	c.stop(closePolicy, "too slow")
+}
+
+// drainRoomEvents returns the room events still queued. Only after the
+// writer has stopped.
+func (c *conn) drainRoomEvents() [][]byte {
+	var out [][]byte
+	for {
+		select {
+		case m := <-c.send:
+			if m.roomEvent {
+				out = append(out, m.data)
+			}
+		default:
+			return out
+		}
+	}
+}
+
+// linger half-closes TCP and discards what the client still sends, for a
+// bounded time, so our close frame is not lost to a reset caused by unread
+// data (e.g. the rest of an oversized message).
+func (c *conn) linger() {
+	nc := c.ws.NetConn()
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	_ = tc.CloseWrite()
+	_ = tc.SetReadDeadline(c.srv.writeDeadline())
+	_, _ = io.Copy(io.Discard, io.LimitReader(tc, 4*c.srv.cfg.ReadLimit))
+}

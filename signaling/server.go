@@ -1,0 +1,232 @@
+// Package signaling is StreamSync's WebSocket signaling endpoint: rooms,
+// targeted relay of SDP offers/answers and ICE candidates, a roster with
+// public peer state, TURN credentials pushed to joined clients, and resume
+// after network drops. docs/protocol.md is the wire contract.
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/streamsync/streamsync/ice"
+)
+
+// Options carries the Server's collaborators.
+type Options struct {
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// ICE mints ICE servers for a joined peer; nil hands out none.
+	ICE ice.Minter
+	// Registry holds the rooms; nil means an in-memory one sized by Config.
+	Registry Registry
+}
+
+// Server is the WebSocket signaling endpoint. It implements http.Handler.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	mint     ice.Minter
+	reg      Registry
+	ipl      *ipLimits
+	origins  *originChecker
+	upgrader websocket.Upgrader
+	welcome  []byte // marshalled once
+	limits   limits
+	stats    counters
+
+	mu sync.Mutex
+	// guarded by mu:
+	conns    map[*conn]struct{}
+	sessions map[string]*session // by resume token
+	closing  bool
+
+	handlers sync.WaitGroup // running ServeHTTP calls that upgraded
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("signaling config: %w", err)
+	}
+	if cfg.CreatePasswordFile != "" {
+		return nil, errors.New("signaling config: create_password_file not loaded (call LoadSecrets)")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = NewMemoryRegistry(cfg.MaxRooms, cfg.MaxPeersPerRoom, cfg.EmptyRoomTTL)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		mint:     opts.ICE,
+		reg:      reg,
+		ipl:      newIPLimits(cfg),
+		origins:  newOriginChecker(cfg.AllowedOrigins),
+		conns:    make(map[*conn]struct{}),
+		sessions: make(map[string]*session),
+	}
+	s.stats.init()
+	s.limits = limits{
+		MaxPeersPerRoom: cfg.MaxPeersPerRoom,
+		MaxMessageBytes: cfg.ReadLimit,
+		MessageRate:     cfg.MessageRate,
+		MessageBurst:    cfg.MessageBurst,
+		JoinTimeoutMs:   cfg.JoinTimeout.Milliseconds(),
+		ResumeGraceMs:   cfg.ResumeGrace.Milliseconds(),
+		MaxNameLength:   maxNameLength,
+	}
+	s.welcome = mustMarshal(welcomeMsg{
+		Type:                   typeWelcome,
+		Version:                ProtocolVersion,
+		CreatePasswordRequired: cfg.CreatePassword != "",
+		Limits:                 s.limits,
+	})
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.WriteTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		CheckOrigin:      s.origins.check,
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			http.Error(w, http.StatusText(status), status)
+		},
+	}
+	return s, nil
+}
+
+// ServeHTTP upgrades to a WebSocket and serves one client until it leaves.
+// A plain GET (no upgrade) returns the welcome object as JSON.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		s.serveInfo(w, r)
+		return
+	}
+	if !s.origins.check(r) {
+		s.stats.rejectedOrigin.Add(1)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	ip := clientIP(r, s.cfg.TrustedProxies)
+	if !s.ipl.acquire(ip) {
+		s.stats.rejectedIP.Add(1)
+		http.Error(w, "too many connections", http.StatusTooManyRequests)
+		return
+	}
+	defer s.ipl.release(ip)
+
+	// Register before upgrading so Shutdown either sees this call or it
+	// sees closing and refuses.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	defer s.handlers.Done()
+
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := newConn(s, ws, ip)
+	if !s.track(c) {
+		c.stop(closeGoingAway, "server shutting down")
+	}
+	c.serve()
+	s.untrack(c)
+}
+
+func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	// The welcome object without its type field.
+	body := strings.Replace(string(s.welcome), `"type":"welcome",`, "", 1)
+	_, _ = w.Write([]byte(body))
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = struct{}{}
+	return !s.closing
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown refuses new connections, closes every WebSocket with 1001
+// "server shutting down", and waits for them to finish or ctx to end. Held
+// sessions are dropped without announcement and the registry is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.stop(closeGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Cut the stragglers; their handlers then return promptly.
+		s.mu.Lock()
+		for c := range s.conns {
+			c.abort()
+		}
+		s.mu.Unlock()
+		err = fmt.Errorf("signaling shutdown: %w", ctx.Err())
+		<-done
+	}
+
+	s.mu.Lock()
+	held := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		held = append(held, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range held {
+		ss.drop()
+	}
+	return errors.Join(err, s.reg.Close())
+}
+
+// writeDeadline is the deadline for one write starting now.
+func (s *Server) writeDeadline() time.Time { return time.Now().Add(s.cfg.WriteTimeout) }
