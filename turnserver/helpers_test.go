@@ -172,3 +172,15 @@ func expectSilence(pc net.PacketConn, wait time.Duration) error {
 	}
 	return err
 }
+
+// waitFor polls cond until it holds, failing the test after 5 s.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

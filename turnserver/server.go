@@ -27,9 +27,9 @@ type Server struct {
 
 	udp        []net.PacketConn
 	tcp        []*inspectedListener
-	advertised netip.Addr // relay IP told to clients
-	host       string     // host in the turn: URLs handed out
-	now        func() time.Time
+	advertised netip.Addr   // relay IP told to clients
+	host       string       // host in the turn: URLs handed out
+	skew       atomic.Int64 // nanoseconds added to the clock; tests move time with it
 }
 
 // runtimeState is what a reload may replace while allocations live on.
@@ -46,7 +46,6 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		log:    logger,
 		allocs: newAllocations(),
 		keys:   newKeyCache(),
-		now:    time.Now,
 	}
 	advertised, err := advertisedIP(cfg)
 	if err != nil {
@@ -190,6 +189,8 @@ func (s *Server) Reload(cfg Config) error {
 	s.state.Store(st)
 	return nil
 }
+
+func (s *Server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 
 // Close stops the relay and ends every allocation.
 func (s *Server) Close() error {
