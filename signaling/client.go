@@ -117,7 +117,7 @@ func (c *conn) readLoop() {
 			c.readFailed(err)
 			return
 		}
-		if c.isClosing() {
+		if c.stopping() {
 			continue // draining until the client answers our close frame
 		}
 		c.extendRead()
@@ -159,10 +159,14 @@ func (c *conn) extendRead() {
 	}
 }
 
-func (c *conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
+// stopping reports whether stop has been called.
+func (c *conn) stopping() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
 }
 
 // writeLoop is the only writer of the WebSocket.
@@ -269,8 +273,8 @@ func (c *conn) drainRoomEvents() [][]byte {
 	}
 }
 
-// linger half-closes TCP and discards what the client still sends, for a
-// bounded time, so our close frame is not lost to a reset caused by unread
+// linger half-closes TCP and discards what the client still sends until it
+// closes or the write timeout passes, so our close frame is not lost to a reset caused by unread
 // data (e.g. the rest of an oversized message).
 func (c *conn) linger() {
 	nc := c.ws.NetConn()
@@ -280,5 +284,5 @@ func (c *conn) linger() {
 	}
 	_ = tc.CloseWrite()
 	_ = tc.SetReadDeadline(c.srv.writeDeadline())
-	_, _ = io.Copy(io.Discard, io.LimitReader(tc, 4*c.srv.cfg.ReadLimit))
+	_, _ = io.Copy(io.Discard, tc)
 }

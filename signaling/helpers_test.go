@@ -202,6 +202,7 @@ func (c *client) expectClose(code int) *websocket.CloseError {
 		if ce.Code != code {
 			c.t.Fatalf("want close %d, got %d %q", code, ce.Code, ce.Text)
 		}
+		_ = c.ws.Close() // end the TCP connection, as a browser does
 		return ce
 	}
 }
