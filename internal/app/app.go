@@ -1,0 +1,143 @@
+// Package app assembles the appliance from its parts (TURN relay, signaling,
+// call page, HTTP server) and runs their lifecycle: bind everything first,
+// serve, then shut down in order within a bound.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/streamsync/streamsync/internal/config"
+	"github.com/streamsync/streamsync/internal/logging"
+	"github.com/streamsync/streamsync/signaling"
+	"github.com/streamsync/streamsync/turnserver"
+	"github.com/streamsync/streamsync/web"
+)
+
+// App is the whole appliance, bound and ready to serve.
+type App struct {
+	cfg   config.Config
+	log   *slog.Logger
+	level *slog.LevelVar
+
+	turn   *turnserver.Server
+	sig    *signaling.Server
+	httpLn net.Listener
+	http   *http.Server
+}
+
+// New binds every listener and builds every part; it fails, naming the
+// address, if any listener cannot be bound. level is the logger's level,
+// which Reload changes; it may be nil.
+func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error) {
+	a := &App{cfg: cfg, log: log, level: level}
+	var err error
+	a.turn, err = turnserver.New(cfg.TURN, log.With("component", "turn"))
+	if err != nil {
+		return nil, err
+	}
+	a.sig, err = signaling.New(cfg.Signaling, signaling.Options{
+		Logger: log.With("component", "signaling"),
+		ICE:    a.turn.ICE,
+	})
+	if err != nil {
+		_ = a.turn.Close()
+		return nil, err
+	}
+	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		_ = a.turn.Close()
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", a.sig)
+	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
+	a.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	log.Info("listening", "service", "http", "addr", a.httpLn.Addr().String(),
+		"url", "http://"+a.httpLn.Addr().String()+"/")
+	return a, nil
+}
+
+// HTTPAddr is the bound address of the page and WebSocket.
+func (a *App) HTTPAddr() net.Addr { return a.httpLn.Addr() }
+
+// TURN is the relay.
+func (a *App) TURN() *turnserver.Server { return a.turn }
+
+// Signaling is the signaling server.
+func (a *App) Signaling() *signaling.Server { return a.sig }
+
+// Run serves until ctx is done or a server fails, then shuts down in order
+// (HTTP and WebSockets, then the relay) within http.shutdown_timeout.
+// It returns nil after a shutdown asked for by ctx.
+func (a *App) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- a.http.Serve(a.httpLn) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownTimeout.String())
+	case err := <-served:
+		runErr = fmt.Errorf("http server: %w", err)
+		served = nil
+	}
+	shutdownErr := a.shutdown(a.cfg.HTTP.ShutdownTimeout)
+	if served != nil {
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
+			runErr = fmt.Errorf("http server: %w", err)
+		}
+	}
+	return errors.Join(runErr, shutdownErr)
+}
+
+// shutdown stops taking requests, closes WebSockets with a close frame
+// (hijacked connections are not closed by http.Server.Shutdown), then stops
+// the relay.
+func (a *App) shutdown(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var errs []error
+	sigDone := make(chan error, 1)
+	go func() { sigDone <- a.sig.Shutdown(ctx) }()
+	if err := a.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		_ = a.http.Close()
+	}
+	if err := <-sigDone; err != nil {
+		errs = append(errs, fmt.Errorf("signaling shutdown: %w", err))
+	}
+	if err := a.turn.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("turn shutdown: %w", err))
+	}
+	a.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// Reload applies cfg to the running parts where that needs no restart:
+// log level and the relay's secrets, peer policy and limits. A change that
+// needs a restart is refused, naming the key, and nothing is applied.
+func (a *App) Reload(cfg config.Config) error {
+	if cfg.HTTP != a.cfg.HTTP {
+		return errors.New("http: changing it needs a restart")
+	}
+	if err := a.turn.Reload(cfg.TURN); err != nil {
+		return fmt.Errorf("turn.%w", err)
+	}
+	if a.level != nil {
+		_ = logging.SetLevel(a.level, cfg.Log)
+	}
+	a.cfg = cfg
+	return nil
+}

@@ -1,0 +1,144 @@
+// Package config composes the appliance's TOML configuration from the
+// sections its packages own, decodes it strictly and validates it whole.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	streamsync "github.com/streamsync/streamsync"
+	"github.com/streamsync/streamsync/internal/httpserver"
+	"github.com/streamsync/streamsync/internal/logging"
+	"github.com/streamsync/streamsync/signaling"
+	"github.com/streamsync/streamsync/turnserver"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	HTTP      httpserver.Config `toml:"http"`
+	TURN      turnserver.Config `toml:"turn"`
+	Signaling signaling.Config  `toml:"signaling"`
+	Log       logging.Config    `toml:"log"`
+}
+
+// Default returns every section's defaults.
+func Default() Config {
+	return Config{
+		HTTP:      httpserver.DefaultConfig(),
+		TURN:      turnserver.DefaultConfig(),
+		Signaling: signaling.DefaultConfig(),
+		Log:       logging.DefaultConfig(),
+	}
+}
+
+// Load reads, decodes and validates the file at path; an empty path means
+// the embedded default (config.example.toml). Secrets named by *_file keys
+// are read too. The error lists every problem found.
+func Load(path string) (Config, error) {
+	data, name := streamsync.ExampleConfig, "embedded default config"
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		name = path
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := cfg.LoadSecrets(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes data over the defaults, rejecting unknown keys, and
+// validates the result.
+func Parse(data []byte) (Config, error) {
+	cfg := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		return Config{}, describe(err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var errs []error
+		for _, k := range und {
+			errs = append(errs, fmt.Errorf("%s: unknown key", k.String()))
+		}
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, cfg.Validate()
+}
+
+// describe turns a decoder error into one line naming line, column and key.
+func describe(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := fmt.Sprintf("line %d, column %d", pe.Position.Line, pe.Position.Col)
+		if pe.LastKey != "" {
+			msg += fmt.Sprintf(", key %s", pe.LastKey)
+		}
+		return fmt.Errorf("%s: %s", msg, pe.Message)
+	}
+	return err
+}
+
+// Validate reports every problem of every section at once, each prefixed
+// with its dotted key.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(section string, err error) {
+		if err == nil {
+			return
+		}
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("%s.%w", section, e))
+		}
+	}
+	add("http", c.HTTP.Validate())
+	add("turn", c.TURN.Validate())
+	add("signaling", c.Signaling.Validate())
+	add("log", c.Log.Validate())
+	return errors.Join(errs...)
+}
+
+// LoadSecrets reads the secrets that *_file keys name.
+func (c *Config) LoadSecrets() error {
+	return errors.Join(
+		prefix("turn", c.TURN.LoadSecrets()),
+		prefix("signaling", c.Signaling.LoadSecrets()),
+	)
+}
+
+func prefix(section string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s.%w", section, err)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// Problems splits an error from Load or Parse into one line per problem.
+func Problems(err error) []string {
+	var out []string
+	for _, e := range unjoin(err) {
+		out = append(out, strings.Split(e.Error(), "\n")...)
+	}
+	return out
+}
