@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/turn/v4"
+
+	"github.com/streamsync/streamsync/internal/apptest"
+)
+
+const applianceConfig = `
+[http]
+listen = "127.0.0.1:0"
+[turn]
+listen_udp = ["127.0.0.1:0"]
+listen_tcp = ["127.0.0.1:0"]
+relay_bind = "127.0.0.1"
+relay_port_min = 24000
+relay_port_max = 24999
+secrets = ["appliance-test-secret-0123"]
+allowed_peer_ranges = ["127.0.0.0/8"]
+`
+
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialWS(t *testing.T, httpURL string) *wsClient {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(httpURL, "http") + "/ws"
+	hdr := http.Header{"Origin": []string{httpURL}}
+	ws, resp, err := websocket.DefaultDialer.Dial(u, hdr)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", u, err, resp)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	c := &wsClient{t: t, ws: ws}
+	if m := c.next(); m["type"] != "welcome" {
+		t.Fatalf("first message %v, want welcome", m)
+	}
+	return c
+}
+
+func (c *wsClient) send(m map[string]any) {
+	c.t.Helper()
+	if err := c.ws.WriteJSON(m); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next returns the next message, failing after 5 s.
+func (c *wsClient) next() map[string]any {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var m map[string]any
+	if err := c.ws.ReadJSON(&m); err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+// nextOf skips messages until one of type typ.
+func (c *wsClient) nextOf(typ string) map[string]any {
+	c.t.Helper()
+	for {
+		if m := c.next(); m["type"] == typ {
+			return m
+		}
+	}
+}
+
+// TestApplianceSignalingAndTURN runs the real binary: two clients meet in a
+// room through the WebSocket, the iceServers each receives allocate on the
+// appliance's TURN relay over UDP and TCP, the two relays exchange data,
+// and SIGTERM closes the WebSockets with a close frame and exits 0.
+func TestApplianceSignalingAndTURN(t *testing.T) {
+	app := apptest.Start(t, applianceConfig)
+
+	ada := dialWS(t, app.HTTPURL)
+	ada.send(map[string]any{"type": "join", "name": "Ada"})
+	joined := ada.nextOf("joined")
+	room, _ := joined["room"].(string)
+
+	bob := dialWS(t, app.HTTPURL)
+	bob.send(map[string]any{"type": "join", "room": room, "name": "Bob"})
+	bobJoined := bob.nextOf("joined")
+	adaID, bobID := joined["id"].(string), bobJoined["id"].(string)
+	if pj := ada.nextOf("peer-joined"); pj["peer"].(map[string]any)["id"] != bobID {
+		t.Fatalf("peer-joined %v", pj)
+	}
+	bob.send(map[string]any{"type": "offer", "to": adaID, "from": "spoofed", "sdp": "v=0 fake"})
+	if off := ada.nextOf("offer"); off["from"] != bobID || off["sdp"] != "v=0 fake" {
+		t.Fatalf("offer as received: %v", off)
+	}
+
+	relays := map[string]net.PacketConn{}
+	for who, j := range map[string]map[string]any{"ada": joined, "bob": bobJoined} {
+		var servers []struct {
+			URLs       []string `json:"urls"`
+			Username   string   `json:"username"`
+			Credential string   `json:"credential"`
+		}
+		raw, _ := json.Marshal(j["iceServers"])
+		if err := json.Unmarshal(raw, &servers); err != nil {
+			t.Fatal(err)
+		}
+		var user, pass string
+		var urls []string
+		for _, s := range servers {
+			if s.Username != "" {
+				user, pass, urls = s.Username, s.Credential, s.URLs
+			}
+		}
+		if len(urls) != 2 || !strings.HasSuffix(urls[0], "?transport=udp") || !strings.HasSuffix(urls[1], "?transport=tcp") {
+			t.Fatalf("%s got TURN URLs %q, want UDP then TCP", who, urls)
+		}
+		if strings.Contains(user, room) {
+			t.Fatalf("TURN username %q carries the whole room id", user)
+		}
+		network := map[string]string{"ada": "udp", "bob": "tcp"}[who]
+		relays[who] = allocate(t, network, turnAddr(urls, network), user, pass)
+	}
+
+	// Ada's relay sends to Bob's relay through the appliance, and back.
+	if _, err := relays["bob"].WriteTo([]byte("hi"), relays["ada"].LocalAddr()); err != nil {
+		t.Fatal(err) // opens Bob's permission for Ada's relay
+	}
+	if _, err := relays["ada"].WriteTo([]byte("hello bob"), relays["bob"].LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = relays["bob"].SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := relays["bob"].ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "hello bob" {
+		t.Fatalf("relay to relay: %q, %v", buf[:n], err)
+	}
+
+	if err := app.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = ada.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := ada.ws.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if !asClose(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text == "" {
+				t.Fatalf("WebSocket ended with %v, want close 1001 with a reason", err)
+			}
+			break
+		}
+	}
+	if code := app.Wait(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+func asClose(err error, ce **websocket.CloseError) bool {
+	c, ok := err.(*websocket.CloseError)
+	*ce = c
+	return ok
+}
+
+func turnAddr(urls []string, network string) string {
+	for _, u := range urls {
+		if strings.HasSuffix(u, "?transport="+network) {
+			return strings.TrimSuffix(strings.TrimPrefix(u, "turn:"), "?transport="+network)
+		}
+	}
+	return ""
+}
+
+func allocate(t *testing.T, network, addr, user, pass string) net.PacketConn {
+	t.Helper()
+	var conn net.PacketConn
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = pc
+	} else {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = turn.NewSTUNConn(c)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
+		Username: user, Password: pass, Realm: "streamsync",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatalf("allocate over %s with signaling's credentials: %v", network, err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	return relay
+}
