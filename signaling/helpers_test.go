@@ -244,3 +244,5 @@ func peerIDs(m msg) []string {
 	}
 	return ids
 }
+
+func iceConfigExpiring(t time.Time) ice.Config { return ice.Config{ExpiresAt: t} }
