@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +173,37 @@ func TestRefreshDelay(t *testing.T) {
 		if got := refreshDelay(iceConfigExpiring(tc.exp), now); got != tc.want {
 			t.Errorf("refreshDelay(%v) = %v, want %v", tc.exp.Sub(now), got, tc.want)
 		}
+	}
+}
+
+// The [signaling] block in docs/protocol.md decodes strictly, validates,
+// and equals DefaultConfig.
+func TestDocumentedConfig(t *testing.T) {
+	b, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Skip("docs not found:", err)
+	}
+	_, rest, _ := strings.Cut(string(b), "```toml\n[signaling]\n")
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("no [signaling] toml block in docs/protocol.md")
+	}
+	var c Config
+	md, err := toml.Decode(block, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := md.Undecoded(); len(u) != 0 {
+		t.Fatalf("undocumented-in-code keys: %v", u)
+	}
+	if n, want := len(md.Keys()), reflect.TypeFor[Config]().NumField(); n != want {
+		t.Fatalf("documented %d keys, want all %d", n, want)
+	}
+	c.AllowedOrigins, c.TrustedProxies = nil, nil
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d := DefaultConfig(); !reflect.DeepEqual(c, d) {
+		t.Fatalf("documented defaults differ:\n%+v\n%+v", c, d)
 	}
 }
