@@ -50,7 +50,7 @@ func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, boo
 }
 
 func (s *Server) refuse(reason, username string, src net.Addr) ([]byte, bool) {
-	s.stats.AuthFailures.Add(1)
+	s.stats.authFailure(reason)
 	s.log.Debug("turn credentials refused", "reason", reason, "username", username, "remote", src.String())
 	return nil, false
 }
@@ -62,7 +62,7 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 	u, _ := ParseRESTUsername(username) // authenticated, so well formed
 	ok, limit := s.allocs.reserve(src, username, u.User, &st.cfg, s.now())
 	if !ok {
-		s.stats.QuotaRejections.Add(1)
+		s.stats.quotaRejection(limit)
 		s.log.Info("allocation quota reached", "limit", limit, "user", u.User, "remote", src.String())
 	}
 	return ok
@@ -83,7 +83,7 @@ func (s *Server) events() turn.EventHandler {
 	return turn.EventHandler{
 		OnAuth: func(src, _ net.Addr, _, username, _, method string, verdict bool) {
 			if !verdict {
-				s.stats.AuthFailures.Add(1)
+				s.stats.authFailure(AuthBadHMAC)
 				s.log.Debug("turn credentials refused", "reason", AuthBadHMAC, "method", method,
 					"username", username, "remote", src.String())
 			}

@@ -64,8 +64,8 @@ func TestQuotas(t *testing.T) {
 			if _, code := allocateCode(t, c2); code != 0 {
 				t.Fatalf("allocation after one was freed: code %d", code)
 			}
-			if srv.Stats().QuotaRejections.Load() != 1 {
-				t.Fatalf("quota rejections = %d, want 1", srv.Stats().QuotaRejections.Load())
+			if srv.Stats().QuotaRejections() != 1 {
+				t.Fatalf("quota rejections = %d, want 1", srv.Stats().QuotaRejections())
 			}
 		})
 	}

@@ -99,7 +99,7 @@ func TestRejectedCredentials(t *testing.T) {
 			}
 		})
 	}
-	if srv.Stats().AuthFailures.Load() < 5 {
-		t.Fatalf("auth failures counted %d, want >= 5", srv.Stats().AuthFailures.Load())
+	if srv.Stats().AuthFailures() < 5 {
+		t.Fatalf("auth failures counted %d, want >= 5", srv.Stats().AuthFailures())
 	}
 }

@@ -3,16 +3,59 @@ package turnserver
 import "sync/atomic"
 
 // Stats are the relay's running counters, safe for concurrent use. They
-// carry no per-user or per-room labels.
+// carry no per-user or per-room labels, only bounded reasons.
 type Stats struct {
-	AllocationsTotal    atomic.Uint64 // allocations created since start
-	AuthFailures        atomic.Uint64 // requests refused for their credentials
-	QuotaRejections     atomic.Uint64 // Allocate answered 486
+	AllocationsTotal atomic.Uint64 // allocations created since start
+
+	AuthMalformed atomic.Uint64 // refused: username not "<expiry>:<user>"
+	AuthRealm     atomic.Uint64 // refused: realm not ours
+	AuthExpired   atomic.Uint64 // refused: expired and owning no allocation
+	AuthBadHMAC   atomic.Uint64 // refused: MESSAGE-INTEGRITY matches no secret
+
+	QuotaUser  atomic.Uint64 // Allocate answered 486: per-user cap
+	QuotaIP    atomic.Uint64 // Allocate answered 486: per-IP cap
+	QuotaTotal atomic.Uint64 // Allocate answered 486: server cap
+
 	PermissionDenials   atomic.Uint64 // CreatePermission/ChannelBind refused by the peer policy
 	RelayDropsPolicy    atomic.Uint64 // datagrams dropped: own address outside the relay port range
 	RelayDropsBandwidth atomic.Uint64 // datagrams dropped by allocation_bandwidth
-	PeerBytesOut        atomic.Uint64 // bytes relayed to peers
-	PeerPacketsOut      atomic.Uint64 // datagrams relayed to peers
-	PeerBytesIn         atomic.Uint64 // bytes received from peers
-	PeerPacketsIn       atomic.Uint64 // datagrams received from peers
+
+	PeerBytesOut   atomic.Uint64 // bytes relayed to peers
+	PeerPacketsOut atomic.Uint64 // datagrams relayed to peers
+	PeerBytesIn    atomic.Uint64 // bytes received from peers
+	PeerPacketsIn  atomic.Uint64 // datagrams received from peers
+}
+
+// AuthFailures returns the refused credentials of every reason.
+func (s *Stats) AuthFailures() uint64 {
+	return s.AuthMalformed.Load() + s.AuthRealm.Load() + s.AuthExpired.Load() + s.AuthBadHMAC.Load()
+}
+
+// QuotaRejections returns the 486 answers of every limit.
+func (s *Stats) QuotaRejections() uint64 {
+	return s.QuotaUser.Load() + s.QuotaIP.Load() + s.QuotaTotal.Load()
+}
+
+func (s *Stats) authFailure(reason string) {
+	switch reason {
+	case AuthMalformed:
+		s.AuthMalformed.Add(1)
+	case AuthRealm:
+		s.AuthRealm.Add(1)
+	case AuthExpired:
+		s.AuthExpired.Add(1)
+	default:
+		s.AuthBadHMAC.Add(1)
+	}
+}
+
+func (s *Stats) quotaRejection(limit string) {
+	switch limit {
+	case "user":
+		s.QuotaUser.Add(1)
+	case "ip":
+		s.QuotaIP.Add(1)
+	default:
+		s.QuotaTotal.Add(1)
+	}
 }
