@@ -207,7 +207,7 @@ func (c *conn) closeFrame() {
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(code, reason), c.srv.writeDeadline())
 	}
-	_ = c.ws.SetReadDeadline(c.srv.writeDeadline())
+	_ = c.ws.SetReadDeadline(c.srv.closeDeadline())
 }
 
 // stop ends the connection with a close frame (code 0: none). The first
@@ -283,6 +283,6 @@ func (c *conn) linger() {
 		return
 	}
 	_ = tc.CloseWrite()
-	_ = tc.SetReadDeadline(c.srv.writeDeadline())
+	_ = tc.SetReadDeadline(c.srv.closeDeadline())
 	_, _ = io.Copy(io.Discard, tc)
 }

@@ -230,3 +230,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // writeDeadline is the deadline for one write starting now.
 func (s *Server) writeDeadline() time.Time { return time.Now().Add(s.cfg.WriteTimeout) }
+
+// closeHandshakeWait bounds how long a client may take to answer our close
+// frame. Browsers answer at once; a client that does not must not hold a
+// shutdown for the whole write timeout.
+const closeHandshakeWait = 2 * time.Second
+
+// closeDeadline is the deadline for the client's answer to a close frame.
+func (s *Server) closeDeadline() time.Time {
+	return time.Now().Add(min(s.cfg.WriteTimeout, closeHandshakeWait))
+}
