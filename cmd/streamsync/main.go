@@ -4,6 +4,7 @@
 //	streamsync serve [-config FILE]
 //	streamsync check-config -config FILE
 //	streamsync credentials [-config FILE] [-user NAME] [-ttl 1h]
+//	streamsync selftest [-config FILE]
 //	streamsync version
 package main
 
@@ -18,6 +19,8 @@ const usage = `usage:
   streamsync check-config -config FILE   validate a config file, print every problem
   streamsync credentials [-config FILE] [-user NAME] [-ttl 1h]
                                          print an RTCIceServer list with fresh TURN credentials
+  streamsync selftest [-config FILE]     allocate on the running relay over each transport and
+                                         relay a round trip; exit 1 naming what failed
   streamsync version                     print the version
 `
 
@@ -37,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "credentials":
 		return cmdCredentials(args[1:], stdout, stderr)
+	case "selftest":
+		return cmdSelfTest(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "streamsync", version())
 		return 0

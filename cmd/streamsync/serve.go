@@ -5,13 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/streamsync/streamsync/internal/app"
 	"github.com/streamsync/streamsync/internal/config"
 	"github.com/streamsync/streamsync/internal/logging"
+	"github.com/streamsync/streamsync/internal/sdnotify"
 )
 
 func cmdServe(args []string, stderr io.Writer) int {
@@ -36,6 +39,11 @@ func cmdServe(args []string, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
+	notifier := sdnotify.FromEnv()
+	if err := notifier.Ready(); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
+	go watchdog(ctx, notifier, log)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -46,11 +54,17 @@ func cmdServe(args []string, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				_ = notifier.Reloading()
 				reload(a, *path, log)
+				_ = notifier.Ready()
 			}
 		}
 	}()
 
+	go func() {
+		<-ctx.Done()
+		_ = notifier.Stopping()
+	}()
 	if err := a.Run(ctx); err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1
@@ -58,10 +72,30 @@ func cmdServe(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func reload(a *app.App, path string, log interface {
-	Info(string, ...any)
-	Error(string, ...any)
-}) {
+// watchdog sends systemd keep-alives at half the interval it asks for.
+func watchdog(ctx context.Context, n *sdnotify.Notifier, log *slog.Logger) {
+	interval, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		log.Warn("watchdog off", "err", err)
+	}
+	if interval <= 0 || !n.Enabled() {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := n.Watchdog(); err != nil {
+				log.Warn("watchdog ping failed", "err", err)
+			}
+		}
+	}
+}
+
+func reload(a *app.App, path string, log *slog.Logger) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("reload refused: bad config, keeping the old one", "err", err)

@@ -211,3 +211,28 @@ func allocate(t *testing.T, network, addr, user, pass string) net.PacketConn {
 	t.Cleanup(func() { _ = relay.Close() })
 	return relay
 }
+
+// allocateExpectFailure asserts that an Allocate with these credentials is refused.
+func allocateExpectFailure(t *testing.T, addr, user, pass string) {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
+		Username: user, Password: pass, Realm: "streamsync",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if relay, err := client.Allocate(); err == nil {
+		_ = relay.Close()
+		t.Fatalf("allocation with %s succeeded, want a refusal", user)
+	}
+}

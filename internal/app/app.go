@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamsync/streamsync/internal/config"
 	"github.com/streamsync/streamsync/internal/logging"
+	"github.com/streamsync/streamsync/internal/metrics"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 	"github.com/streamsync/streamsync/web"
@@ -29,6 +30,10 @@ type App struct {
 	sig    *signaling.Server
 	httpLn net.Listener
 	http   *http.Server
+	health health
+
+	metricsLn  net.Listener // nil when metrics.listen is ""
+	metricsSrv *http.Server
 }
 
 // New binds every listener and builds every part; it fails, naming the
@@ -36,6 +41,7 @@ type App struct {
 // which Reload changes; it may be nil.
 func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error) {
 	a := &App{cfg: cfg, log: log, level: level}
+	a.health.interval = cfg.Metrics.SelfTestInterval
 	var err error
 	a.turn, err = turnserver.New(cfg.TURN, log.With("component", "turn"))
 	if err != nil {
@@ -49,24 +55,66 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 		_ = a.turn.Close()
 		return nil, err
 	}
+	if cfg.Metrics.Listen != "" {
+		a.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			_ = a.turn.Close()
+			return nil, fmt.Errorf("listen metrics %s: %w", cfg.Metrics.Listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler(metrics.Sources{
+			TURN: a.turn, Signaling: a.sig, SelfTest: a.health.state,
+		}))
+		a.mountHealth(mux)
+		a.metricsSrv = a.newHTTPServer(mux)
+		log.Info("listening", "service", "metrics", "addr", a.metricsLn.Addr().String())
+	}
+	// The page's listener is bound last: "listening service=http" says
+	// everything is up.
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		_ = a.turn.Close()
+		a.closeListeners()
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", a.sig)
+	a.mountHealth(mux)
 	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
-	a.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	a.http = a.newHTTPServer(mux)
 	log.Info("listening", "service", "http", "addr", a.httpLn.Addr().String(),
 		"url", "http://"+a.httpLn.Addr().String()+"/")
 	return a, nil
+}
+
+func (a *App) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+}
+
+func (a *App) mountHealth(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+}
+
+// closeListeners undoes New after a failure.
+func (a *App) closeListeners() {
+	_ = a.turn.Close()
+	if a.metricsLn != nil {
+		_ = a.metricsLn.Close()
+	}
+}
+
+// MetricsAddr is the bound metrics address, or nil when metrics are off.
+func (a *App) MetricsAddr() net.Addr {
+	if a.metricsLn == nil {
+		return nil
+	}
+	return a.metricsLn.Addr()
 }
 
 // HTTPAddr is the bound address of the page and WebSocket.
@@ -82,8 +130,18 @@ func (a *App) Signaling() *signaling.Server { return a.sig }
 // (HTTP and WebSockets, then the relay) within http.shutdown_timeout.
 // It returns nil after a shutdown asked for by ctx.
 func (a *App) Run(ctx context.Context) error {
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- a.http.Serve(a.httpLn) }()
+	if a.metricsSrv != nil {
+		go func() {
+			if err := a.metricsSrv.Serve(a.metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+	}
+	testCtx, stopTests := context.WithCancel(ctx)
+	defer stopTests()
+	go a.selfTestLoop(testCtx)
 
 	var runErr error
 	select {
@@ -93,6 +151,7 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("http server: %w", err)
 		served = nil
 	}
+	stopTests()
 	shutdownErr := a.shutdown(a.cfg.HTTP.ShutdownTimeout)
 	if served != nil {
 		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
@@ -115,6 +174,9 @@ func (a *App) shutdown(grace time.Duration) error {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		_ = a.http.Close()
 	}
+	if a.metricsSrv != nil {
+		_ = a.metricsSrv.Shutdown(ctx)
+	}
 	if err := <-sigDone; err != nil {
 		errs = append(errs, fmt.Errorf("signaling shutdown: %w", err))
 	}
@@ -131,6 +193,9 @@ func (a *App) shutdown(grace time.Duration) error {
 func (a *App) Reload(cfg config.Config) error {
 	if cfg.HTTP != a.cfg.HTTP {
 		return errors.New("http: changing it needs a restart")
+	}
+	if cfg.Metrics != a.cfg.Metrics {
+		return errors.New("metrics: changing it needs a restart")
 	}
 	if err := a.turn.Reload(cfg.TURN); err != nil {
 		return fmt.Errorf("turn.%w", err)

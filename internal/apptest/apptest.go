@@ -82,6 +82,18 @@ type Appliance struct {
 // to 20 s for the HTTP and TURN listeners and stops the process at cleanup.
 func Start(t testing.TB, configTOML string) *Appliance {
 	t.Helper()
+	return StartWith(t, configTOML, Options{})
+}
+
+// Options adjust how StartWith runs the process.
+type Options struct {
+	// Env is added to the process's environment ("KEY=value").
+	Env []string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, configTOML string, opts Options) *Appliance {
+	t.Helper()
 	bin := Binary(t)
 	path := filepath.Join(t.TempDir(), "streamsync.toml")
 	if err := os.WriteFile(path, []byte(forceJSONLogs(configTOML)), 0o600); err != nil {
@@ -90,6 +102,7 @@ func Start(t testing.TB, configTOML string) *Appliance {
 	a := &Appliance{ConfigPath: path, logs: &syncBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	a.cmd = exec.Command(bin, "serve", "-config", path)
+	a.cmd.Env = append(os.Environ(), opts.Env...)
 	a.cmd.Stdout = a.logs
 	a.cmd.Stderr = io.MultiWriter(a.logs, pw)
 	if err := a.cmd.Start(); err != nil {
@@ -185,6 +198,26 @@ func (a *Appliance) Stop(t testing.TB) {
 		t.Errorf("streamsync ignored SIGTERM for 15s; killing it")
 		_ = a.cmd.Process.Kill()
 		<-a.exited
+	}
+}
+
+// WriteConfig replaces the process's config file (for reload tests).
+func (a *Appliance) WriteConfig(t testing.TB, configTOML string) {
+	t.Helper()
+	if err := os.WriteFile(a.ConfigPath, []byte(forceJSONLogs(configTOML)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitLog waits up to d until n log lines contain substr.
+func (a *Appliance) WaitLog(t testing.TB, substr string, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for strings.Count(a.Logs(), substr) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within %s:\n%s", substr, d, a.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

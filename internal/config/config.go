@@ -14,6 +14,7 @@ import (
 	streamsync "github.com/streamsync/streamsync"
 	"github.com/streamsync/streamsync/internal/httpserver"
 	"github.com/streamsync/streamsync/internal/logging"
+	"github.com/streamsync/streamsync/internal/metrics"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -23,6 +24,7 @@ type Config struct {
 	HTTP      httpserver.Config `toml:"http"`
 	TURN      turnserver.Config `toml:"turn"`
 	Signaling signaling.Config  `toml:"signaling"`
+	Metrics   metrics.Config    `toml:"metrics"`
 	Log       logging.Config    `toml:"log"`
 }
 
@@ -32,6 +34,7 @@ func Default() Config {
 		HTTP:      httpserver.DefaultConfig(),
 		TURN:      turnserver.DefaultConfig(),
 		Signaling: signaling.DefaultConfig(),
+		Metrics:   metrics.DefaultConfig(),
 		Log:       logging.DefaultConfig(),
 	}
 }
@@ -104,6 +107,7 @@ func (c Config) Validate() error {
 	add("http", c.HTTP.Validate())
 	add("turn", c.TURN.Validate())
 	add("signaling", c.Signaling.Validate())
+	add("metrics", c.Metrics.Validate())
 	add("log", c.Log.Validate())
 	return errors.Join(errs...)
 }

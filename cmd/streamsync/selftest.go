@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/streamsync/streamsync/internal/app"
+	"github.com/streamsync/streamsync/internal/config"
+	"github.com/streamsync/streamsync/internal/selftest"
+	"github.com/streamsync/streamsync/turnserver"
+)
+
+func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file of the running server")
+	timeout := fs.Duration("timeout", 10*time.Second, "bound on each transport's check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	if len(cfg.TURN.Secrets) == 0 {
+		fmt.Fprintln(stderr, "selftest: the config sets no turn.secrets (nor turn.secret_file); the server's random secret cannot be known")
+		return 2
+	}
+	username, password, _, err := turnserver.MintREST(cfg.TURN.Secrets[0], "selftest", time.Now(), 10*time.Minute)
+	if err != nil {
+		fmt.Fprintln(stderr, "selftest:", err)
+		return 1
+	}
+	creds := selftest.Credentials{Username: username, Password: password, Realm: cfg.TURN.Realm}
+	var targets []selftest.Target
+	if len(cfg.TURN.ListenUDP) > 0 {
+		targets = append(targets, selftest.Target{Transport: "udp", Addr: loopbackIfWildcard(cfg.TURN.ListenUDP[0])})
+	}
+	if len(cfg.TURN.ListenTCP) > 0 {
+		targets = append(targets, selftest.Target{Transport: "tcp", Addr: loopbackIfWildcard(cfg.TURN.ListenTCP[0])})
+	}
+	failed := 0
+	for _, t := range targets {
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		r := app.RunSelfTest(ctx, []selftest.Target{t}, creds)[0]
+		cancel()
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(stdout, "FAIL  TURN over %-3s %-21s %v\n", t.Transport, t.Addr, r.Err)
+			continue
+		}
+		fmt.Fprintf(stdout, "ok    TURN over %-3s %-21s relayed round trip in %s\n", t.Transport, t.Addr, r.RTT.Round(time.Microsecond))
+	}
+	if failed > 0 {
+		fmt.Fprintf(stdout, "%d of %d transports failed\n", failed, len(targets))
+		return 1
+	}
+	fmt.Fprintln(stdout, "the relay works")
+	return 0
+}
+
+func loopbackIfWildcard(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return hostport
+}

@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/streamsync/streamsync/internal/selftest"
+)
+
+// health runs the periodic relay self-test and answers /healthz and /readyz.
+type health struct {
+	interval time.Duration
+
+	mu       sync.Mutex // guards the fields below
+	ran      bool
+	ok       bool
+	lastPass time.Time
+	lastErr  string
+}
+
+// selfTestLoop checks the relay at once, then every interval, until ctx ends.
+func (a *App) selfTestLoop(ctx context.Context) {
+	if a.health.interval <= 0 {
+		return
+	}
+	t := time.NewTicker(a.health.interval)
+	defer t.Stop()
+	for {
+		a.selfTestOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *App) selfTestOnce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var failed []string
+	creds, err := a.selfTestCredentials()
+	if err != nil {
+		failed = append(failed, err.Error())
+	} else {
+		for _, r := range RunSelfTest(ctx, a.SelfTestTargets(), creds) {
+			if r.Err != nil {
+				failed = append(failed, fmt.Sprintf("%s %s: %v", r.Target.Transport, r.Target.Addr, r.Err))
+			}
+		}
+	}
+	h := &a.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ran = true
+	h.ok = len(failed) == 0
+	if h.ok {
+		h.lastPass, h.lastErr = time.Now(), ""
+		return
+	}
+	h.lastErr = fmt.Sprint(failed)
+	a.log.Warn("relay self-test failed", "err", h.lastErr)
+}
+
+// RunSelfTest checks every target with creds, one after the other.
+func RunSelfTest(ctx context.Context, targets []selftest.Target, creds selftest.Credentials) []selftest.Result {
+	out := make([]selftest.Result, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, selftest.Check(ctx, t, creds))
+	}
+	return out
+}
+
+// selfTestCredentials mints credentials on the running relay.
+func (a *App) selfTestCredentials() (selftest.Credentials, error) {
+	ic, err := a.turn.ICE("selftest")
+	if err != nil {
+		return selftest.Credentials{}, err
+	}
+	for _, s := range ic.Servers {
+		if s.Username != "" {
+			return selftest.Credentials{Username: s.Username, Password: s.Credential, Realm: a.cfg.TURN.Realm}, nil
+		}
+	}
+	return selftest.Credentials{}, errors.New("the relay hands out no TURN server")
+}
+
+// SelfTestTargets are the relay's own first UDP and TCP listeners, dialled
+// on loopback when bound to every address.
+func (a *App) SelfTestTargets() []selftest.Target {
+	var out []selftest.Target
+	if addrs := a.turn.UDPAddrs(); len(addrs) > 0 {
+		out = append(out, selftest.Target{Transport: "udp", Addr: dialable(addrs[0])})
+	}
+	if addrs := a.turn.TCPAddrs(); len(addrs) > 0 {
+		out = append(out, selftest.Target{Transport: "tcp", Addr: dialable(addrs[0])})
+	}
+	return out
+}
+
+// dialable turns a wildcard listen address into its loopback equivalent.
+func dialable(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := ap.Addr(); ip.IsUnspecified() {
+		if ip.Is4() || ip.Is4In6() || ip == netip.IPv6Unspecified() {
+			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
+		}
+	}
+	return ap.String()
+}
+
+// state reports the self-test for metrics.
+func (h *health) state() (ok bool, lastPass float64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.lastPass.IsZero() {
+		lastPass = float64(h.lastPass.Unix())
+	}
+	return h.ok, lastPass
+}
+
+func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz is 200 when the listeners are up (they are once New returned) and
+// the relay self-test passed within twice its interval.
+func (a *App) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	h := &a.health
+	h.mu.Lock()
+	ready, why := true, "ok"
+	switch {
+	case h.interval <= 0:
+	case !h.ran:
+		ready, why = false, "relay self-test not run yet"
+	case !h.ok:
+		ready, why = false, "relay self-test failed: "+h.lastErr
+	case time.Since(h.lastPass) > 2*h.interval:
+		ready, why = false, "relay self-test stale"
+	}
+	h.mu.Unlock()
+	if !ready {
+		http.Error(w, why, http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte(why + "\n"))
+}

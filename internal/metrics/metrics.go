@@ -1,0 +1,141 @@
+// Package metrics exposes the appliance's counters to Prometheus. Every
+// series has bounded labels (reasons, message types, directions), never a
+// user, room or address.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/streamsync/streamsync/signaling"
+	"github.com/streamsync/streamsync/turnserver"
+)
+
+// Sources are what the metrics are read from at each scrape.
+type Sources struct {
+	TURN      *turnserver.Server
+	Signaling *signaling.Server
+	// SelfTest reports the relay self-test: whether the last run passed and
+	// the Unix time of the last pass (0 if none).
+	SelfTest func() (ok bool, lastPass float64)
+}
+
+// Handler returns the /metrics handler: the appliance's series plus Go
+// runtime and process collectors, on a registry of its own.
+func Handler(src Sources) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{src: src},
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("streamsync_"+name, help, labels, nil)
+}
+
+var (
+	descAllocations      = desc("turn_allocations", "Live TURN allocations.")
+	descAllocationsTotal = desc("turn_allocations_total", "TURN allocations created.")
+	descAuthFailures     = desc("turn_auth_failures_total", "TURN requests refused for their credentials.", "reason")
+	descQuota            = desc("turn_quota_rejections_total", "Allocate requests answered 486.", "limit")
+	descPermDenials      = desc("turn_permission_denials_total", "CreatePermission/ChannelBind refused by the peer policy.", "reason")
+	descRelayDrops       = desc("turn_relay_dropped_packets_total", "Relayed datagrams dropped.", "reason")
+	descRelayBytes       = desc("turn_relayed_bytes_total", "Bytes relayed between allocations and peers.", "direction")
+	descRelayPackets     = desc("turn_relayed_packets_total", "Datagrams relayed between allocations and peers.", "direction")
+
+	descConnections = desc("signaling_connections", "Open signaling WebSockets.")
+	descRooms       = desc("signaling_rooms", "Rooms held.")
+	descPeers       = desc("signaling_peers", "Peers in rooms, including those awaiting resume.")
+	descMessages    = desc("signaling_messages_total", "Signaling messages received.", "type")
+	descErrors      = desc("signaling_errors_total", "Signaling error replies.", "code")
+	descClosed      = desc("signaling_disconnects_total", "Connections closed by the server.", "reason")
+	descRejected    = desc("signaling_rejections_total", "Upgrades, joins and creations refused.", "reason")
+	descResumes     = desc("signaling_resumes_total", "Resume attempts.", "result")
+	descRefreshes   = desc("signaling_ice_refreshes_total", "ICE server lists pushed before expiry.")
+
+	descSelfTestOK   = desc("selftest_ok", "1 when the last relay self-test passed.")
+	descSelfTestLast = desc("selftest_last_pass_timestamp_seconds", "Unix time of the last passing relay self-test.")
+)
+
+type collector struct{ src Sources }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.src.TURN != nil {
+		collectTURN(ch, c.src.TURN)
+	}
+	if c.src.Signaling != nil {
+		collectSignaling(ch, c.src.Signaling.Stats())
+	}
+	if c.src.SelfTest != nil {
+		ok, last := c.src.SelfTest()
+		gauge(ch, descSelfTestOK, b2f(ok))
+		gauge(ch, descSelfTestLast, last)
+	}
+}
+
+func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
+	s := t.Stats()
+	gauge(ch, descAllocations, float64(t.Allocations()))
+	counter(ch, descAllocationsTotal, s.AllocationsTotal.Load())
+	counter(ch, descAuthFailures, s.AuthMalformed.Load(), turnserver.AuthMalformed)
+	counter(ch, descAuthFailures, s.AuthRealm.Load(), turnserver.AuthRealm)
+	counter(ch, descAuthFailures, s.AuthExpired.Load(), turnserver.AuthExpired)
+	counter(ch, descAuthFailures, s.AuthBadHMAC.Load(), turnserver.AuthBadHMAC)
+	counter(ch, descQuota, s.QuotaUser.Load(), "user")
+	counter(ch, descQuota, s.QuotaIP.Load(), "ip")
+	counter(ch, descQuota, s.QuotaTotal.Load(), "total")
+	counter(ch, descPermDenials, s.PermissionDenials.Load(), turnserver.ReasonDeniedRange)
+	counter(ch, descRelayDrops, s.RelayDropsPolicy.Load(), "own_address_port")
+	counter(ch, descRelayDrops, s.RelayDropsBandwidth.Load(), "bandwidth")
+	counter(ch, descRelayBytes, s.PeerBytesOut.Load(), "to_peer")
+	counter(ch, descRelayBytes, s.PeerBytesIn.Load(), "from_peer")
+	counter(ch, descRelayPackets, s.PeerPacketsOut.Load(), "to_peer")
+	counter(ch, descRelayPackets, s.PeerPacketsIn.Load(), "from_peer")
+}
+
+func collectSignaling(ch chan<- prometheus.Metric, s signaling.Stats) {
+	gauge(ch, descConnections, float64(s.Connections))
+	gauge(ch, descRooms, float64(s.Rooms))
+	gauge(ch, descPeers, float64(s.Peers))
+	for typ, n := range s.Messages {
+		counter(ch, descMessages, uint64(n), typ)
+	}
+	for code, n := range s.Errors {
+		counter(ch, descErrors, uint64(n), code)
+	}
+	counter(ch, descClosed, uint64(s.SlowClients), "slow_client")
+	counter(ch, descClosed, uint64(s.RateLimited), "rate_limited")
+	counter(ch, descClosed, uint64(s.TooBig), "message_too_big")
+	counter(ch, descClosed, uint64(s.JoinTimeouts), "join_timeout")
+	counter(ch, descRejected, uint64(s.RejectedOrigin), "origin")
+	counter(ch, descRejected, uint64(s.RejectedIP), "connections_per_ip")
+	counter(ch, descRejected, uint64(s.JoinsLimited), "join_rate")
+	counter(ch, descRejected, uint64(s.BadPasswords), "bad_password")
+	counter(ch, descResumes, uint64(s.Resumes), "ok")
+	counter(ch, descResumes, uint64(s.ResumesFailed), "failed")
+	counter(ch, descResumes, uint64(s.ResumeOverflows), "overflow")
+	counter(ch, descRefreshes, uint64(s.ICERefreshes))
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
