@@ -346,7 +346,8 @@ function updateTile(id) {
     stream = e.peer.remoteStream;
     const v = fig.querySelector('video');
     if (v.srcObject !== stream) v.srcObject = stream;
-    v.play().catch(() => {
+    v.play().catch((err) => {
+      if (err.name !== 'NotAllowedError') return; // interrupted by a newer load: fine
       // Autoplay with sound refused: play muted and ask for a click.
       v.muted = true;
       v.play().catch(() => {});

@@ -14,6 +14,17 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 const QUEUE_MAX = 500;
 
+// Set ?debug=1 (or window.__streamsyncDebug) to log the signaling traffic,
+// without SDP and candidate bodies, on the console.
+const DEBUG = globalThis.__streamsyncDebug || new URLSearchParams(location.search).has('debug');
+
+function trace(dir, m) {
+  if (!DEBUG) return;
+  const { sdp, candidate, resumeToken, resume, password, iceServers, ...rest } = m;
+  if (candidate && typeof candidate.candidate === 'string') rest.typ = /typ (\w+)/.exec(candidate.candidate)?.[1];
+  console.debug('signaling', dir, JSON.stringify(rest));
+}
+
 /** Error returned by join when the server answers with an error message. */
 export class SignalingError extends Error {
   constructor(code, message) {
@@ -99,9 +110,10 @@ export class Signaling extends EventTarget {
       this.lastHeard = Date.now();
       let m;
       try { m = JSON.parse(e.data); } catch { return; }
-      if (m && typeof m.type === 'string') this.onMessage(m);
+      if (m && typeof m.type === 'string') { trace('<-', m); this.onMessage(m); }
     };
     ws.onclose = (e) => {
+      if (DEBUG) console.debug('signaling closed', e.code, e.reason);
       if (this.ws !== ws) return;
       clearInterval(this.pingTimer);
       this.ws = null;
@@ -194,7 +206,10 @@ export class Signaling extends EventTarget {
     }
   }
 
-  raw(m) { this.ws.send(JSON.stringify(m)); }
+  raw(m) {
+    trace('->', m);
+    this.ws.send(JSON.stringify(m));
+  }
 
   flush() {
     const q = this.queue.splice(0);
