@@ -20,6 +20,10 @@ type Config struct {
 	// ListenTCP lists the TCP addresses STUN and TURN are served on
 	// (RFC 6062 framing). Default ["0.0.0.0:3478"]. Empty turns TCP off.
 	ListenTCP []string `toml:"listen_tcp"`
+	// ListenTLS lists the TCP addresses of TURN over TLS (turns:), served
+	// only when the [tls] section provides a certificate. Default
+	// ["0.0.0.0:5349"].
+	ListenTLS []string `toml:"listen_tls"`
 	// PublicHost is the host name or IP written into the turn: and stun:
 	// URLs handed to browsers. Default: PublicIP, else the detected address.
 	PublicHost string `toml:"public_host"`
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 		Realm:                 "streamsync",
 		ListenUDP:             []string{"0.0.0.0:3478"},
 		ListenTCP:             []string{"0.0.0.0:3478"},
+		ListenTLS:             []string{"0.0.0.0:5349"},
 		RelayBind:             "0.0.0.0",
 		RelayPortMin:          49152,
 		RelayPortMax:          65535,
@@ -98,6 +103,11 @@ func (c Config) Validate() error {
 	for i, a := range c.ListenTCP {
 		if err := checkHostPort(a); err != nil {
 			bad(fmt.Sprintf("listen_tcp[%d]", i), "%v (got %q)", err, a)
+		}
+	}
+	for i, a := range c.ListenTLS {
+		if err := checkHostPort(a); err != nil {
+			bad(fmt.Sprintf("listen_tls[%d]", i), "%v (got %q)", err, a)
 		}
 	}
 	if c.PublicIP != "" {

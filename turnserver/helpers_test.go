@@ -51,7 +51,7 @@ func startServer(t testing.TB, mutate func(*Config)) *Server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("invalid test config: %v", err)
 	}
-	s, err := New(cfg, testLogger(t))
+	s, err := New(cfg, testLogger(t), Options{})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

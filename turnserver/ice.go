@@ -16,9 +16,12 @@ type Endpoints struct {
 	Host    string
 	UDPPort int
 	TCPPort int
+	// TLSPorts are the turns: ports, most firewall-proof first (443).
+	TLSPorts []int
 }
 
-// URLs returns the STUN and TURN URLs (RFC 7064, RFC 7065) for e, UDP first.
+// URLs returns the STUN and TURN URLs (RFC 7064, RFC 7065) for e: UDP,
+// then TCP, then TLS, the order in which browsers should prefer them.
 func (e Endpoints) URLs() (stunURLs, turnURLs []string) {
 	host := e.Host
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
@@ -31,6 +34,9 @@ func (e Endpoints) URLs() (stunURLs, turnURLs []string) {
 	}
 	if e.TCPPort != 0 {
 		turnURLs = append(turnURLs, "turn:"+host+":"+strconv.Itoa(e.TCPPort)+"?transport=tcp")
+	}
+	for _, p := range e.TLSPorts {
+		turnURLs = append(turnURLs, "turns:"+host+":"+strconv.Itoa(p)+"?transport=tcp")
 	}
 	return stunURLs, turnURLs
 }
@@ -61,6 +67,14 @@ func (s *Server) Endpoints() Endpoints {
 	}
 	if len(s.tcp) > 0 {
 		e.TCPPort = portOf(s.tcp[0].Addr())
+	}
+	if s.shared != nil {
+		e.TLSPorts = append(e.TLSPorts, s.sharedPort)
+	}
+	if len(s.tls) > 0 {
+		if p := portOf(s.tls[0].Addr()); p != s.sharedPort {
+			e.TLSPorts = append(e.TLSPorts, p)
+		}
 	}
 	return e
 }

@@ -110,10 +110,20 @@ func (c *inspectedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 // ChannelData) to find whole STUN messages, passing every byte through.
 type inspectedConn struct {
 	net.Conn
-	in   inspector
-	buf  []byte // a partial frame header or STUN message
-	skip int    // bytes of ChannelData still to pass
+	in     inspector
+	buf    []byte // a partial frame header or STUN message
+	skip   int    // bytes of ChannelData still to pass
+	spoken bool   // a whole STUN message has arrived
 }
+
+// Deadlines on stream connections: a client must send its first STUN
+// message (after any TLS handshake) promptly, and a connection that then
+// stays silent longer than any refresh interval is dropped, so idle or
+// half-open connections cannot pile up.
+const (
+	firstMessageTimeout = 10 * time.Second
+	streamIdleTimeout   = 15 * time.Minute // refreshes come every few minutes
+)
 
 // maxFramedSTUN bounds a buffered STUN message; larger ones are not inspected.
 const maxFramedSTUN = 4096
@@ -122,6 +132,11 @@ const maxFramedSTUN = 4096
 const stunHeaderSize = 20
 
 func (c *inspectedConn) Read(p []byte) (int, error) {
+	wait := streamIdleTimeout
+	if !c.spoken {
+		wait = firstMessageTimeout
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(wait))
 	n, err := c.Conn.Read(p)
 	c.feed(p[:n])
 	return n, err
@@ -159,6 +174,7 @@ func (c *inspectedConn) feed(b []byte) {
 		c.buf = append(c.buf, b[:k]...)
 		b = b[k:]
 		if len(c.buf) == total {
+			c.spoken = true
 			c.in.message(c.buf, c.Conn.RemoteAddr())
 			c.buf = c.buf[:0]
 		}

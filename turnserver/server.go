@@ -4,6 +4,7 @@
 package turnserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,9 +28,12 @@ type Server struct {
 
 	udp        []net.PacketConn
 	tcp        []*inspectedListener
-	advertised netip.Addr   // relay IP told to clients
-	host       string       // host in the turn: URLs handed out
-	skew       atomic.Int64 // nanoseconds added to the clock; tests move time with it
+	tls        []*inspectedListener // own turns: listeners (Config.ListenTLS)
+	shared     *inspectedListener   // STUN found on the HTTPS port, or nil
+	sharedPort int                  // public port of shared
+	advertised netip.Addr           // relay IP told to clients
+	host       string               // host in the turn: URLs handed out
+	skew       atomic.Int64         // nanoseconds added to the clock; tests move time with it
 }
 
 // runtimeState is what a reload may replace while allocations live on.
@@ -39,9 +43,20 @@ type runtimeState struct {
 	policy  *PeerPolicy
 }
 
+// Options are what the relay takes from the rest of the appliance.
+type Options struct {
+	// TLS, when set, turns on TURN over TLS on Config.ListenTLS.
+	TLS *tls.Config
+	// SharedTLS, when set, is a listener of TLS connections already
+	// handshaken and found to carry STUN (the HTTPS port shared with TURN,
+	// e.g. 443); SharedTLSPort is the public port advertised for it.
+	SharedTLS     net.Listener
+	SharedTLSPort int
+}
+
 // New binds every configured listener, failing on the first that cannot be
 // bound, and starts serving STUN and TURN on them. cfg must be valid.
-func New(cfg Config, logger *slog.Logger) (*Server, error) {
+func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{
 		log:    logger,
 		allocs: newAllocations(),
@@ -62,7 +77,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s.state.Store(st)
 
-	if err := s.listen(cfg); err != nil {
+	if err := s.listen(cfg, opts); err != nil {
 		s.closeSockets()
 		return nil, err
 	}
@@ -86,7 +101,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			PacketConn: pc, RelayAddressGenerator: gen, PermissionHandler: s.permit,
 		})
 	}
-	for _, l := range s.tcp {
+	for _, l := range s.streamListeners() {
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 			Listener: l, RelayAddressGenerator: gen, PermissionHandler: s.permit,
 		})
@@ -101,6 +116,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	for _, l := range s.tcp {
 		logger.Info("listening", "service", "turn-tcp", "addr", l.Addr().String())
+	}
+	for _, l := range s.tls {
+		logger.Info("listening", "service", "turn-tls", "addr", l.Addr().String())
 	}
 	logger.Info("turn relay ready", "realm", cfg.Realm, "relay_ip", advertised.String(), "public_host", s.host,
 		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax))
@@ -128,8 +146,11 @@ func (s *Server) newState(cfg Config) (*runtimeState, error) {
 	}, nil
 }
 
-func (s *Server) listen(cfg Config) error {
+func (s *Server) listen(cfg Config, opts Options) error {
 	in := inspector{srv: s}
+	wrap := func(l net.Listener) *inspectedListener {
+		return &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})}
+	}
 	for _, addr := range cfg.ListenUDP {
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
@@ -142,16 +163,37 @@ func (s *Server) listen(cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
-		s.tcp = append(s.tcp, &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})})
+		s.tcp = append(s.tcp, wrap(l))
+	}
+	if opts.TLS != nil {
+		for _, addr := range cfg.ListenTLS {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen tls %s: %w", addr, err)
+			}
+			s.tls = append(s.tls, wrap(tls.NewListener(l, opts.TLS)))
+		}
+	}
+	if opts.SharedTLS != nil {
+		s.shared, s.sharedPort = wrap(opts.SharedTLS), opts.SharedTLSPort
 	}
 	return nil
+}
+
+// streamListeners are the TCP, TLS and shared listeners pion serves.
+func (s *Server) streamListeners() []*inspectedListener {
+	out := append(append([]*inspectedListener(nil), s.tcp...), s.tls...)
+	if s.shared != nil {
+		out = append(out, s.shared)
+	}
+	return out
 }
 
 func (s *Server) closeSockets() {
 	for _, pc := range s.udp {
 		_ = pc.Close()
 	}
-	for _, l := range s.tcp {
+	for _, l := range s.streamListeners() {
 		_ = l.Close()
 	}
 }
@@ -170,6 +212,7 @@ func (s *Server) Reload(cfg Config) error {
 	}
 	need("listen_udp", slices.Equal(old.ListenUDP, cfg.ListenUDP))
 	need("listen_tcp", slices.Equal(old.ListenTCP, cfg.ListenTCP))
+	need("listen_tls", slices.Equal(old.ListenTLS, cfg.ListenTLS))
 	need("relay_bind", old.RelayBind == cfg.RelayBind)
 	need("relay_port_min", old.RelayPortMin == cfg.RelayPortMin)
 	need("relay_port_max", old.RelayPortMax == cfg.RelayPortMax)
@@ -210,6 +253,16 @@ func (s *Server) UDPAddrs() []net.Addr {
 func (s *Server) TCPAddrs() []net.Addr {
 	out := make([]net.Addr, len(s.tcp))
 	for i, l := range s.tcp {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// TLSAddrs returns the bound TURN-over-TLS listener addresses of
+// Config.ListenTLS (not the shared port).
+func (s *Server) TLSAddrs() []net.Addr {
+	out := make([]net.Addr, len(s.tls))
+	for i, l := range s.tls {
 		out[i] = l.Addr()
 	}
 	return out

@@ -43,7 +43,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 	a := &App{cfg: cfg, log: log, level: level}
 	a.health.interval = cfg.Metrics.SelfTestInterval
 	var err error
-	a.turn, err = turnserver.New(cfg.TURN, log.With("component", "turn"))
+	a.turn, err = turnserver.New(cfg.TURN, log.With("component", "turn"), turnserver.Options{})
 	if err != nil {
 		return nil, err
 	}
