@@ -32,5 +32,9 @@ vet:
 lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
 
+## bench: StreamSync against coturn on loopback, writes BENCHMARKS.md (BENCH_QUICK=1: short, prints only)
+bench:
+	./scripts/bench.sh
+
 clean:
 	rm -rf bin

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — `make bench`: StreamSync's TURN relay against coturn on
+# this machine, same loads, alternately, and coturn's own client against
+# StreamSync (interop). Loopback only (127.0.0.0/8). Never run by `make test`.
+#
+#   make bench                  3 rounds, 1/100/1000 allocations × 100/1200 B,
+#                               saturation and a fixed rate; writes BENCHMARKS.md
+#   BENCH_QUICK=1 make bench    1 round, fewer loads, shorter; prints only
+#
+# Installs coturn (turnserver, turnutils_uclient, turnutils_peer) with apt-get
+# when missing (root on Debian). Takes about 8 minutes, 1 in quick mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=1 WARMUP=500ms DURATION=2s
+	LOADS="1:100 1000:1200"
+else
+	ROUNDS=3 WARMUP=700ms DURATION=2500ms
+	LOADS="1:100 1:1200 100:100 100:1200 1000:100 1000:1200"
+fi
+RATE=${BENCH_RATE:-10000} # fixed-rate load: round trips/s over all allocations (2× that relayed)
+SECRET=bench-secret-0123456789abcdef
+REALM=bench
+# Relay ports below the kernel's ephemeral range (32768+), one range per
+# server, so that neither collides with client sockets or the other.
+SS_PORT=34780 SS_RELAY_MIN=20000 SS_RELAY_MAX=24999
+CT_PORT=34790 CT_RELAY_MIN=25000 CT_RELAY_MAX=29999
+PEER_PORT=34800
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+if ! command -v turnserver >/dev/null || ! command -v turnutils_uclient >/dev/null; then
+	log "installing coturn"
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		echo "bench: coturn is missing; install it (Debian: apt-get install -y coturn) or run as root" >&2
+		exit 1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y coturn >/dev/null
+fi
+
+WORK=$(mktemp -d /tmp/streamsync-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+log "building"
+make -s build
+go build -trimpath -o "$WORK/turnbench" ./cmd/turnbench
+SS_BIN=$PWD/bin/streamsync
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+
+cat >"$WORK/streamsync.toml" <<EOF
+[http]
+listen = "127.0.0.1:0"
+[turn]
+realm = "$REALM"
+listen_udp = ["127.0.0.1:$SS_PORT"]
+listen_tcp = []
+relay_bind = "127.0.0.1"
+relay_port_min = $SS_RELAY_MIN
+relay_port_max = $SS_RELAY_MAX
+secrets = ["$SECRET"]
+# The echo peers are on loopback, which the peer policy denies by default.
+allowed_peer_ranges = ["127.0.0.0/8"]
+# Quotas stay on, sized for the load (1000 allocations from one IP).
+max_allocations = 5000
+max_allocations_per_user = 5000
+max_allocations_per_ip = 5000
+[log]
+level = "warn"
+EOF
+
+wait_udp() { # port: wait until something listens on 127.0.0.1:port
+	for _ in $(seq 100); do
+		ss -Hlun "sport = :$1" | grep -q . && return 0
+		sleep 0.05
+	done
+	echo "bench: nothing listens on udp port $1" >&2
+	return 1
+}
+
+SERVER_PID=
+start_server() { # streamsync|coturn
+	: >"$WORK/coturn.log"
+	case $1 in
+	streamsync)
+		"$SS_BIN" serve -config "$WORK/streamsync.toml" >>"$WORK/streamsync.log" 2>&1 &
+		SERVER_PID=$!
+		wait_udp "$SS_PORT"
+		;;
+	coturn)
+		# Debian's defaults otherwise; loopback peers need allow-loopback-peers,
+		# which coturn only accepts with a CLI password.
+		turnserver -n --listening-ip=127.0.0.1 --listening-port="$CT_PORT" \
+			--relay-ip=127.0.0.1 --min-port="$CT_RELAY_MIN" --max-port="$CT_RELAY_MAX" \
+			--use-auth-secret --static-auth-secret="$SECRET" --realm="$REALM" \
+			--allow-loopback-peers --cli-password=bench-cli --no-tcp --no-tls --no-dtls \
+			--log-file="$WORK/coturn.log" --simple-log --no-stdout-log \
+			--pidfile="$WORK/coturn.pid" >>"$WORK/coturn.out" 2>&1 &
+		SERVER_PID=$!
+		wait_udp "$CT_PORT"
+		;;
+	esac
+	PIDS+=("$SERVER_PID")
+}
+stop_server() {
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+}
+
+bench() { # label port allocs size rate
+	local t0=$SECONDS
+	"$WORK/turnbench" -json -label "$1" -server "127.0.0.1:$2" -secret "$SECRET" -realm "$REALM" \
+		-allocs "$3" -size "$4" -rate "$5" -warmup "$WARMUP" -duration "$DURATION" -pid "$SERVER_PID" \
+		>>"$RESULTS" 2>>"$WORK/turnbench.err" ||
+		echo "bench: turnbench $1 allocs=$3 size=$4 rate=$5 failed (see $WORK/turnbench.err)" >&2
+	echo "  $1 allocs=$3 size=$4 rate=$5: $((SECONDS - t0))s, $(tail -n 1 "$RESULTS" | grep -o '"relayed_pps":[0-9]*')" >&2
+}
+
+START=$(date -u '+%Y-%m-%d %H:%M UTC')
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for round in $(seq "$ROUNDS"); do
+	for l in $LOADS; do
+		allocs=${l%%:*} size=${l##*:}
+		for server in streamsync coturn; do
+			port=$SS_PORT
+			[ "$server" = coturn ] && port=$CT_PORT
+			log "round $round/$ROUNDS: $server, $allocs allocations × $size B"
+			# A fresh server per run: RSS per allocation starts from an idle
+			# process, and no allocation of the previous run lingers (pion's
+			# client deallocates without waiting for the answer).
+			for rate in 0 "$RATE"; do
+				start_server "$server"
+				bench "$server" "$port" "$allocs" "$size" "$rate"
+				stop_server
+			done
+		done
+	done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+log "interop: coturn's turnutils_uclient (REST, -W secret) against StreamSync"
+start_server streamsync
+turnutils_peer -L 127.0.0.2 -p "$PEER_PORT" >"$WORK/peer.log" 2>&1 &
+PEER_PID=$!
+PIDS+=("$PEER_PID")
+sleep 0.3
+timeout 60 turnutils_uclient -W "$SECRET" -u interop -p "$SS_PORT" -e 127.0.0.2 -r "$PEER_PORT" \
+	-L 127.0.0.3 -m 10 -n 200 -l 120 -z 5 127.0.0.1 >"$WORK/uclient.log" 2>&1 || true
+kill "$PEER_PID" 2>/dev/null || true
+stop_server
+INTEROP=$(grep -E 'start_mclient: tot_send_msgs|Total lost packets' "$WORK/uclient.log" | sed 's/^[0-9]*: : //' | tr '\n' ' ')
+if grep -q 'Total lost packets 0 ' "$WORK/uclient.log" && grep -q 'tot_recv_msgs=[1-9]' "$WORK/uclient.log"; then
+	INTEROP="PASS — $INTEROP"
+else
+	INTEROP="FAIL — ${INTEROP:-no summary} (log: $WORK/uclient.log)"
+fi
+echo "$INTEROP" >&2
+
+TABLE=$("$WORK/turnbench" report "$RESULTS" streamsync coturn)
+CMD="make bench"
+[ "$QUICK" = 1 ] && CMD="BENCH_QUICK=1 make bench"
+SECTION=$(
+	cat <<EOF
+<!-- bench:begin (written by scripts/bench.sh; edit outside the markers) -->
+## Latest \`$CMD\`
+
+- date: $START; commit $(git describe --always --dirty 2>/dev/null || echo unknown)
+- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo)
+- load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $LOAD_AFTER
+- coturn $(turnserver --version 2>&1 | head -1) (Debian package, defaults plus the flags in scripts/bench.sh); StreamSync $(git describe --always --dirty 2>/dev/null)
+- loads: $ROUNDS round(s) of $(echo "$LOADS" | sed 's/:/×/g; s/ /, /g') (allocations × payload bytes), each run ${WARMUP} warm-up + ${DURATION} measured; servers alternate and restart for every load; fixed rate $RATE round trips/s
+- interop (turnutils_uclient -W against StreamSync, 10 clients × 200 messages): $INTEROP
+
+$TABLE
+<!-- bench:end -->
+EOF
+)
+printf '\n%s\n' "$SECTION"
+echo "raw results: $RESULTS" >&2
+
+if [ "$QUICK" != 1 ]; then
+	if [ -f BENCHMARKS.md ] && grep -q '<!-- bench:begin' BENCHMARKS.md; then
+		SECTION=$SECTION awk '
+			/<!-- bench:begin/ { print ENVIRON["SECTION"]; skip = 1; next }
+			/<!-- bench:end/ { skip = 0; next }
+			!skip { print }' BENCHMARKS.md >"$WORK/BENCHMARKS.md"
+		cp "$WORK/BENCHMARKS.md" BENCHMARKS.md
+	else
+		printf '# Benchmarks\n\n%s\n' "$SECTION" >>BENCHMARKS.md
+	fi
+	echo "wrote BENCHMARKS.md" >&2
+fi
