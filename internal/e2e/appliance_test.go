@@ -1,69 +1,68 @@
 package e2e
 
 import (
-	"context"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
+	"fmt"
+	"strings"
 	"testing"
-	"time"
 
-	"github.com/streamsync/streamsync/signaling"
-	"github.com/streamsync/streamsync/turnserver"
-	"github.com/streamsync/streamsync/web"
+	"github.com/streamsync/streamsync/internal/apptest"
 )
 
-// appliance is a running StreamSync for the browsers.
-type appliance struct {
-	HTTPURL string
-	Logs    func() string
-}
-
+// applianceOpts chooses which TURN listeners the appliance offers.
 type applianceOpts struct {
 	udp, tcp bool
 }
 
-// startAppliance runs an in-process appliance (development stand-in until
-// internal/apptest runs the real binary).
-func startAppliance(t testing.TB, o applianceOpts) *appliance {
+// applianceConfig is the TOML for a test appliance on loopback. The join
+// rate is raised: every browser of the suite joins from 127.0.0.1.
+func applianceConfig(o applianceOpts) string {
+	list := func(on bool) string {
+		if on {
+			return `["127.0.0.1:0"]`
+		}
+		return `[]`
+	}
+	return fmt.Sprintf(`
+[log]
+level = "debug"
+
+[http]
+listen = "127.0.0.1:0"
+
+[turn]
+listen_udp = %s
+listen_tcp = %s
+public_host = "127.0.0.1"
+public_ip = "127.0.0.1"
+relay_bind = "127.0.0.1"
+relay_port_min = 40000
+relay_port_max = 40999
+secrets = ["e2e-test-secret-0123456789"]
+
+[signaling]
+join_rate = 100.0
+join_burst = 100
+max_conns_per_ip = 100
+resume_grace = "30s"
+
+[metrics]
+listen = ""
+`, list(o.udp), list(o.tcp))
+}
+
+// startAppliance runs the real streamsync binary (internal/apptest) and
+// prints its log when the test fails.
+func startAppliance(t testing.TB, o applianceOpts) *apptest.Appliance {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	tc := turnserver.DefaultConfig()
-	tc.ListenUDP, tc.ListenTCP = nil, nil
-	if o.udp {
-		tc.ListenUDP = []string{"127.0.0.1:0"}
-	}
-	if o.tcp {
-		tc.ListenTCP = []string{"127.0.0.1:0"}
-	}
-	tc.PublicHost = "127.0.0.1"
-	tc.PublicIP = "127.0.0.1"
-	tc.RelayBind = "127.0.0.1"
-	tc.RelayPortMin, tc.RelayPortMax = 40000, 40999
-	tc.Secrets = []string{"test-secret"}
-	ts, err := turnserver.New(tc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ts.Close() })
-	sc := signaling.DefaultConfig()
-	sc.JoinRate, sc.JoinBurst = 100, 100
-	sc.MaxConnsPerIP = 100
-	sc.ResumeGrace = 30 * time.Second
-	ss, err := signaling.New(sc, signaling.Options{Logger: log, ICE: ts.ICE})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/ws", ss)
-	mux.Handle("/", web.Handler(web.Options{}))
-	srv := httptest.NewServer(mux)
+	a := apptest.Start(t, applianceConfig(o))
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		ss.Shutdown(ctx)
-		srv.Close()
+		if t.Failed() {
+			logs := a.Logs()
+			if lines := strings.Split(logs, "\n"); len(lines) > 400 {
+				logs = strings.Join(lines[len(lines)-400:], "\n")
+			}
+			t.Logf("--- appliance log (tail)\n%s", logs)
+		}
 	})
-	return &appliance{HTTPURL: srv.URL, Logs: func() string { return "" }}
+	return a
 }

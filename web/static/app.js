@@ -362,10 +362,10 @@ function updateTile(id) {
   fig.querySelector('.name').textContent = name;
   fig.querySelector('.avatar').textContent = initials(name);
   const flags = [];
-  if (state.muted) flags.push('🔇');
-  if (state.sharing) flags.push('🖥');
-  if (state.recording) flags.push('⏺');
-  fig.querySelector('.flags').textContent = flags.join(' ');
+  if (state.muted) flags.push('muted');
+  if (state.sharing) flags.push('sharing');
+  if (state.recording) flags.push('recording');
+  fig.querySelector('.flags').textContent = flags.join(' · ');
   fig.setAttribute('aria-label', name);
 }
 
@@ -449,7 +449,7 @@ function updateRecording() {
   for (const e of ui.call.peers.values()) if (e.info.state?.recording) who.push(e.info.name || 'Guest');
   const el = $('recording-indicator');
   el.hidden = who.length === 0;
-  el.textContent = `⏺ Recording: ${who.join(', ')}`;
+  el.textContent = `Recording: ${who.join(', ')}`;
 }
 
 function openPanel(which) {
