@@ -63,6 +63,17 @@ type Config struct {
 	// AllocationBandwidth caps each allocation's relayed traffic, in bytes
 	// per second each way; excess datagrams are dropped. 0 = no cap. Default 0.
 	AllocationBandwidth int `toml:"allocation_bandwidth"`
+	// UDPSockets is how many sockets serve each listen_udp address, sharing
+	// its port with SO_REUSEPORT (Linux), each with its own read loop so
+	// that relaying uses every core. 0 = one per CPU. Default 0.
+	UDPSockets int `toml:"udp_sockets"`
+	// UDPReceiveBuffer and UDPSendBuffer size the kernel buffers (SO_RCVBUF,
+	// SO_SNDBUF) of the UDP listener and relay sockets, in bytes; the
+	// receive buffer absorbs bursts. The kernel caps them at
+	// net.core.rmem_max / wmem_max (a warning at start says so). 0 = the
+	// kernel's default. Default 4194304 each.
+	UDPReceiveBuffer int `toml:"udp_receive_buffer"`
+	UDPSendBuffer    int `toml:"udp_send_buffer"`
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -79,6 +90,9 @@ func DefaultConfig() Config {
 		MaxAllocations:        10000,
 		MaxAllocationsPerUser: 32,
 		MaxAllocationsPerIP:   128,
+
+		UDPReceiveBuffer: 4 << 20,
+		UDPSendBuffer:    4 << 20,
 	}
 }
 
@@ -150,6 +164,15 @@ func (c Config) Validate() error {
 		bad("allocation_bandwidth", "must be 0 (no cap) or a positive number of bytes per second (got %d)", c.AllocationBandwidth)
 	} else if c.AllocationBandwidth > 0 && c.AllocationBandwidth < 8192 {
 		bad("allocation_bandwidth", "must be at least 8192 bytes per second to carry a call (got %d)", c.AllocationBandwidth)
+	}
+	if c.UDPSockets < 0 || c.UDPSockets > 64 {
+		bad("udp_sockets", "must be between 0 (one per CPU) and 64 (got %d)", c.UDPSockets)
+	}
+	if c.UDPReceiveBuffer < 0 || c.UDPReceiveBuffer > 1<<30 {
+		bad("udp_receive_buffer", "must be between 0 (kernel default) and 1073741824 bytes (got %d)", c.UDPReceiveBuffer)
+	}
+	if c.UDPSendBuffer < 0 || c.UDPSendBuffer > 1<<30 {
+		bad("udp_send_buffer", "must be between 0 (kernel default) and 1073741824 bytes (got %d)", c.UDPSendBuffer)
 	}
 	return errors.Join(errs...)
 }

@@ -62,8 +62,10 @@ func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.A
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg := &g.state.Load().cfg
+	setBuffers(pc, *cfg)
 	rc := &relayConn{UDPConn: pc, gen: g}
-	if bw := g.state.Load().cfg.AllocationBandwidth; bw > 0 {
+	if bw := cfg.AllocationBandwidth; bw > 0 {
 		rc.out = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
 		rc.in = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
 	}
@@ -77,27 +79,53 @@ func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 
 // relayConn is the peer-facing socket of one allocation. pion writes to it
 // what clients send to peers and reads from it what peers send back.
+//
+// Both directions run per datagram, so neither takes a lock nor allocates
+// in the common case: a write reuses the verdict on its peer address until
+// the peer or the runtime state (a reload) changes, and a read hands pion
+// the same *net.UDPAddr for as long as the same peer sends.
 type relayConn struct {
 	*net.UDPConn
 	gen     *relayGenerator
 	out, in *rate.Limiter // nil when allocation_bandwidth is 0
+
+	verdict atomic.Pointer[peerVerdict] // the last peer written to
+	from    atomic.Pointer[peerAddr]    // the last peer read from
+}
+
+// peerVerdict is the policy's answer for one peer address under one
+// runtime state; it is immutable.
+type peerVerdict struct {
+	state *runtimeState
+	peer  netip.AddrPort // as pion gave it
+	dst   netip.AddrPort // canonical spelling, where the datagram goes
+	ok    bool
+}
+
+type peerAddr struct {
+	ap   netip.AddrPort
+	addr *net.UDPAddr
 }
 
 // WriteTo sends a datagram to a peer. The peer IP was already admitted by
 // the PermissionHandler, which sees no port; here the port is checked too:
 // on the server's own addresses only the relay port range is reachable, so
 // a client cannot reach services on the host itself. The address is judged
-// in its canonical spelling, so ::ffff:127.0.0.1 is 127.0.0.1.
+// in its canonical spelling, so ::ffff:127.0.0.1 is 127.0.0.1. The verdict
+// is cached per peer and state, so a reload re-judges every peer.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
 		return 0, fmt.Errorf("relay write to %T", addr)
 	}
 	ap := ua.AddrPort()
-	ip := Canonical(ap.Addr().WithZone(""))
 	st := c.gen.state.Load()
-	permitted, own, _ := st.policy.Check(ip)
-	if !permitted || own && (int(ap.Port()) < c.gen.minPort || int(ap.Port()) > c.gen.maxPort) {
+	v := c.verdict.Load()
+	if v == nil || v.state != st || v.peer != ap {
+		v = c.gen.judge(st, ap)
+		c.verdict.Store(v)
+	}
+	if !v.ok {
 		c.gen.stats.RelayDropsPolicy.Add(1)
 		return len(p), nil // dropped silently, as UDP may be
 	}
@@ -105,7 +133,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.gen.stats.RelayDropsBandwidth.Add(1)
 		return len(p), nil
 	}
-	n, err := c.WriteToUDPAddrPort(p, netip.AddrPortFrom(ip, ap.Port()))
+	n, err := c.WriteToUDPAddrPort(p, v.dst)
 	if err == nil {
 		c.gen.stats.PeerBytesOut.Add(uint64(n))
 		c.gen.stats.PeerPacketsOut.Add(1)
@@ -113,13 +141,22 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return n, err
 }
 
+// judge applies st's peer policy and the own-address port guard to ap.
+func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict {
+	ip := Canonical(ap.Addr().WithZone(""))
+	permitted, own, _ := st.policy.Check(ip)
+	port := int(ap.Port())
+	ok := permitted && !(own && (port < g.minPort || port > g.maxPort))
+	return &peerVerdict{state: st, peer: ap, dst: netip.AddrPortFrom(ip, ap.Port()), ok: ok}
+}
+
 // ReadFrom reads a datagram from a peer, dropping what exceeds the
 // allocation's bandwidth cap.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.UDPConn.ReadFrom(p)
+		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
 		if err != nil {
-			return n, addr, err
+			return n, nil, err
 		}
 		if c.in != nil && !c.in.AllowN(time.Now(), n) {
 			c.gen.stats.RelayDropsBandwidth.Add(1)
@@ -127,6 +164,11 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		c.gen.stats.PeerBytesIn.Add(uint64(n))
 		c.gen.stats.PeerPacketsIn.Add(1)
-		return n, addr, nil
+		last := c.from.Load()
+		if last == nil || last.ap != ap {
+			last = &peerAddr{ap: ap, addr: net.UDPAddrFromAddrPort(ap)}
+			c.from.Store(last)
+		}
+		return n, last.addr, nil
 	}
 }

@@ -26,7 +26,8 @@ type Server struct {
 	stats  Stats
 	pion   *turn.Server
 
-	udp        []net.PacketConn
+	udp        []net.PacketConn // udp_sockets per listen_udp address
+	udpAddrs   []net.Addr       // one per listen_udp address
 	tcp        []*inspectedListener
 	tls        []*inspectedListener // own turns: listeners (Config.ListenTLS)
 	shared     *inspectedListener   // STUN found on the HTTPS port, or nil
@@ -111,9 +112,10 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
-	for _, pc := range s.udp {
-		logger.Info("listening", "service", "turn-udp", "addr", pc.LocalAddr().String())
+	for _, a := range s.udpAddrs {
+		logger.Info("listening", "service", "turn-udp", "addr", a.String(), "sockets", udpSocketCount(cfg))
 	}
+	warnBufferCaps(logger, cfg)
 	for _, l := range s.tcp {
 		logger.Info("listening", "service", "turn-tcp", "addr", l.Addr().String())
 	}
@@ -152,11 +154,14 @@ func (s *Server) listen(cfg Config, opts Options) error {
 		return &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})}
 	}
 	for _, addr := range cfg.ListenUDP {
-		pc, err := net.ListenPacket("udp", addr)
+		group, err := listenUDPGroup(addr, udpSocketCount(cfg), cfg)
 		if err != nil {
-			return fmt.Errorf("listen udp %s: %w", addr, err)
+			return err
 		}
-		s.udp = append(s.udp, &inspectedPacketConn{PacketConn: pc, in: in})
+		for _, pc := range group {
+			s.udp = append(s.udp, &inspectedPacketConn{PacketConn: newClientConn(pc), in: in})
+		}
+		s.udpAddrs = append(s.udpAddrs, group[0].LocalAddr())
 	}
 	for _, addr := range cfg.ListenTCP {
 		l, err := net.Listen("tcp", addr)
@@ -213,6 +218,9 @@ func (s *Server) Reload(cfg Config) error {
 	need("listen_udp", slices.Equal(old.ListenUDP, cfg.ListenUDP))
 	need("listen_tcp", slices.Equal(old.ListenTCP, cfg.ListenTCP))
 	need("listen_tls", slices.Equal(old.ListenTLS, cfg.ListenTLS))
+	need("udp_sockets", old.UDPSockets == cfg.UDPSockets)
+	need("udp_receive_buffer", old.UDPReceiveBuffer == cfg.UDPReceiveBuffer)
+	need("udp_send_buffer", old.UDPSendBuffer == cfg.UDPSendBuffer)
 	need("relay_bind", old.RelayBind == cfg.RelayBind)
 	need("relay_port_min", old.RelayPortMin == cfg.RelayPortMin)
 	need("relay_port_max", old.RelayPortMax == cfg.RelayPortMax)
@@ -242,11 +250,7 @@ func (s *Server) Close() error {
 
 // UDPAddrs returns the bound UDP listener addresses.
 func (s *Server) UDPAddrs() []net.Addr {
-	out := make([]net.Addr, len(s.udp))
-	for i, pc := range s.udp {
-		out[i] = pc.LocalAddr()
-	}
-	return out
+	return append([]net.Addr(nil), s.udpAddrs...)
 }
 
 // TCPAddrs returns the bound TCP listener addresses.
