@@ -125,6 +125,9 @@ func (c *conn) handleRelay(in *inbound) error {
 		if errors.Is(err, ErrUnknownPeer) {
 			return perr(codeUnknownPeer, fmt.Sprintf("no peer %q in this room", clip(in.To)))
 		}
+		if errors.Is(err, ErrUnavailable) {
+			return perr(codeUnavailable, "that peer is on another node, unreachable now; retry later")
+		}
 		return fmt.Errorf("relay %s: %w", in.Type, err)
 	}
 	return nil
@@ -143,7 +146,7 @@ func (c *conn) handleState(in *inbound) error {
 	if in.State != nil {
 		p.State = *in.State
 	}
-	msg := mustMarshal(stateMsg{Type: typeState, From: p.ID, Name: p.Name, State: p.State})
+	msg := StateMessage(p)
 	if err := c.srv.reg.Update(c.sess.room, p, msg); err != nil {
 		return fmt.Errorf("update state: %w", err)
 	}

@@ -51,7 +51,7 @@ func (c *conn) handleJoin(in *inbound) error {
 			return perr(codeBadMessage, "malformed room id")
 		}
 		var err error
-		announce := mustMarshal(peerJoinedMsg{Type: typePeerJoined, Peer: p})
+		announce := PeerJoinedMessage(p)
 		if roster, err = c.srv.reg.Join(room, p, sess, announce); err != nil {
 			return joinError(err)
 		}
@@ -77,10 +77,14 @@ func (c *conn) handleJoin(in *inbound) error {
 	return nil
 }
 
-// resume reattaches this connection to a held session named by token.
+// resume reattaches this connection to a held session named by token: one
+// of this node's, or, with a Roaming registry, one held by another node.
 func (c *conn) resume(token string) error {
 	sess := c.srv.claimSession(token)
 	if sess == nil {
+		if ro, ok := c.srv.reg.(Roaming); ok {
+			return c.resumeRemote(ro, token)
+		}
 		c.srv.stats.resumesFailed.Add(1)
 		return perr(codeResumeFailed, "nothing to resume; join again")
 	}
@@ -90,6 +94,37 @@ func (c *conn) resume(token string) error {
 		c.srv.stats.resumesFailed.Add(1)
 		return perr(codeResumeFailed, "the room is gone; join again")
 	}
+	return c.finishResume(sess, roster)
+}
+
+// resumeRemote takes over a session held by another node.
+func (c *conn) resumeRemote(ro Roaming, token string) error {
+	var sess *session
+	queued, err := ro.Takeover(token, func(room string, p Peer) Member {
+		sess = newSession(c.srv, room, p)
+		return sess
+	})
+	if err != nil {
+		c.srv.stats.resumesFailed.Add(1)
+		if errors.Is(err, ErrResumeFailed) {
+			return perr(codeResumeFailed, "nothing to resume; join again")
+		}
+		c.log().Warn("taking over a session from another node", "err", err)
+		return perr(codeResumeFailed, "could not resume now; join again")
+	}
+	sess.prepend(queued)
+	roster, err := c.srv.reg.Roster(sess.room)
+	if err != nil {
+		sess.abandon()
+		c.srv.stats.resumesFailed.Add(1)
+		return perr(codeResumeFailed, "the room is gone; join again")
+	}
+	c.log().Info("taken over from another node", "room", roomTag(sess.room), "peer", sess.id, "queued", len(queued))
+	return c.finishResume(sess, roster)
+}
+
+// finishResume sends joined (resumed) and attaches sess to this connection.
+func (c *conn) finishResume(sess *session, roster []Peer) error {
 	roster = without(roster, sess.id)
 	newToken := c.srv.addSession(sess)
 	cfg, err := c.srv.mintFor(sess)
@@ -134,6 +169,8 @@ func joinError(err error) error {
 		return perr(codeRoomFull, "the room is full")
 	case errors.Is(err, ErrTooManyRooms):
 		return perr(codeTooManyRooms, "the server holds too many rooms; try later")
+	case errors.Is(err, ErrUnavailable):
+		return perr(codeUnavailable, "the room is served by other nodes, unreachable now; retry later")
 	}
 	return fmt.Errorf("join: %w", err)
 }

@@ -46,6 +46,7 @@ const (
 	codeRateLimited    = "rate-limited"
 	codeResumeFailed   = "resume-failed"
 	codeICEUnavailable = "ice-unavailable"
+	codeUnavailable    = "unavailable"
 	codeInternal       = "internal"
 )
 
@@ -197,4 +198,22 @@ func iceFields(c ice.Config) ([]ice.Server, *time.Time) {
 	}
 	t := c.ExpiresAt.UTC()
 	return servers, &t
+}
+
+// PeerJoinedMessage is the "peer-joined" event for p, for a Registry that
+// has to announce a change it did not get the message for (a peer on
+// another node, seen only after a backplane outage).
+func PeerJoinedMessage(p Peer) []byte {
+	return mustMarshal(peerJoinedMsg{Type: typePeerJoined, Peer: p})
+}
+
+// PeerGoneMessage is the "peer-left" event, reason "gone", for peer id: a
+// peer whose node died and who did not resume within the grace period.
+func PeerGoneMessage(id string) []byte {
+	return mustMarshal(peerLeftMsg{Type: typePeerLeft, ID: id, Reason: leftReasonGone})
+}
+
+// StateMessage is the "state" event announcing p's name and state.
+func StateMessage(p Peer) []byte {
+	return mustMarshal(stateMsg{Type: typeState, From: p.ID, Name: p.Name, State: p.State})
 }

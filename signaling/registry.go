@@ -14,6 +14,11 @@ var (
 	ErrUnknownPeer = errors.New("unknown peer")
 	// ErrRoomExists means Create was given an id already in use.
 	ErrRoomExists = errors.New("room exists")
+	// ErrUnavailable means the room involves other nodes that cannot be
+	// reached now (a distributed registry's backplane is down).
+	ErrUnavailable = errors.New("cluster unavailable")
+	// ErrResumeFailed means a resume token names no peer held anywhere.
+	ErrResumeFailed = errors.New("nothing to resume")
 )
 
 // Member is the local end of one peer: where a Registry delivers the
@@ -63,4 +68,32 @@ type Registry interface {
 
 	// Close stops the registry's timers. Rooms are not announced.
 	Close() error
+}
+
+// Roaming is implemented by a Registry spanning several nodes, where a
+// client whose connection dropped may resume on another node than the one
+// holding its place (the node died, or a load balancer chose another).
+// The in-memory registry does not implement it, so a single node pays
+// nothing for it.
+type Roaming interface {
+	Registry
+
+	// IssueToken returns a fresh resume token for a peer of room, findable
+	// from every node; the peer's previous token stops working.
+	IssueToken(room, peer string) string
+
+	// Takeover moves the peer a token names from the node holding it to
+	// this one. newMember makes the peer's local end, which the registry
+	// delivers to from then on; it is called at most once, without
+	// registry locks held. Takeover returns the messages that were queued
+	// for the peer on the other node, to be delivered before anything
+	// newMember has received. ErrResumeFailed when the token names no
+	// peer held on another node.
+	Takeover(token string, newMember func(room string, p Peer) Member) (queued [][]byte, err error)
+
+	// SetHandOff installs the function the registry calls when another
+	// node takes over a peer delivered here through m: it detaches m
+	// without announcing anything to the room and returns what was queued
+	// for it, or false when m is not held any more.
+	SetHandOff(func(m Member) (queued [][]byte, ok bool))
 }

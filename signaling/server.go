@@ -41,6 +41,7 @@ type Server struct {
 	welcome  []byte // marshalled once
 	limits   limits
 	stats    counters
+	roaming  bool // reg is a Roaming registry: places outlive this node
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -78,6 +79,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 		sessions: make(map[string]*session),
 	}
 	s.stats.init()
+	if ro, ok := reg.(Roaming); ok {
+		s.roaming = true
+		ro.SetHandOff(s.handOff)
+	}
 	s.limits = limits{
 		MaxPeersPerRoom: cfg.MaxPeersPerRoom,
 		MaxMessageBytes: cfg.ReadLimit,
@@ -185,6 +190,8 @@ func (s *Server) isClosing() bool {
 // Shutdown refuses new connections, closes every WebSocket with 1001
 // "server shutting down", and waits for them to finish or ctx to end. Held
 // sessions are dropped without announcement and the registry is closed.
+// With a Roaming registry the peers of this node keep their places in
+// the cluster, to resume on another node within the grace period.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true

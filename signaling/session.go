@@ -93,6 +93,14 @@ func (ss *session) detach(c *conn, leaving bool) {
 		return // replaced by a resumed connection
 	}
 	ss.conn = nil
+	if closing && !leaving && ss.srv.roaming {
+		// Keep the place in the cluster: the client resumes on another
+		// node, or the others see it gone after the grace period.
+		ss.ended = true
+		ss.queue = nil
+		ss.mu.Unlock()
+		return
+	}
 	if leaving || ss.srv.cfg.ResumeGrace == 0 || closing {
 		ss.ended = true
 		ss.mu.Unlock()
@@ -182,4 +190,47 @@ func (ss *session) setPeerInfo(p Peer) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.peer = p
+}
+
+// prepend puts msgs before whatever is queued (messages another node held
+// for this peer come before those that arrived here since).
+func (ss *session) prepend(msgs [][]byte) {
+	if len(msgs) == 0 {
+		return
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.queue = append(append([][]byte(nil), msgs...), ss.queue...)
+}
+
+// abandon ends a session that never got a connection, announcing it gone.
+func (ss *session) abandon() {
+	ss.mu.Lock()
+	if ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	ss.ended = true
+	ss.queue = nil
+	ss.mu.Unlock()
+	ss.end(leftReasonGone)
+}
+
+// handOff ends the session silently because another node took it over.
+// It returns the queued messages and the connection still attached, if
+// any; false if the session had already ended or a resume here is under way.
+func (ss *session) handOff() ([][]byte, *conn, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended || ss.claimed {
+		return nil, nil, false
+	}
+	ss.ended = true
+	if ss.grace != nil {
+		ss.grace.Stop()
+		ss.grace = nil
+	}
+	q, c := ss.queue, ss.conn
+	ss.queue, ss.conn = nil, nil
+	return q, c, true
 }

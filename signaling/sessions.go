@@ -6,7 +6,12 @@ func (s *Server) addSession(sess *session) string {
 	if s.cfg.ResumeGrace == 0 {
 		return ""
 	}
-	token := newToken()
+	var token string
+	if ro, ok := s.reg.(Roaming); ok {
+		token = ro.IssueToken(sess.room, sess.id) // findable from every node
+	} else {
+		token = newToken()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sess.token != "" {
@@ -41,4 +46,24 @@ func (s *Server) removeSession(sess *session) {
 		delete(s.sessions, sess.token)
 		sess.token = ""
 	}
+}
+
+// handOff gives up a session another node has taken over: nothing is
+// announced, its token is forgotten, a connection still attached is
+// closed with 4000 "replaced", and what was queued for it is returned.
+func (s *Server) handOff(m Member) ([][]byte, bool) {
+	ss, ok := m.(*session)
+	if !ok || ss.srv != s {
+		return nil, false
+	}
+	queued, c, ok := ss.handOff()
+	if !ok {
+		return nil, false
+	}
+	s.removeSession(ss)
+	if c != nil {
+		c.stop(closeReplaced, "replaced")
+	}
+	s.log.Info("handed over to another node", "room", roomTag(ss.room), "peer", ss.id, "queued", len(queued))
+	return queued, true
 }

@@ -34,7 +34,7 @@ func (c *counters) init() {
 	c.messages[otherType] = new(atomic.Int64)
 	for _, code := range []string{codeBadJSON, codeBadMessage, codeUnknownType, codeNotJoined,
 		codeAlreadyJoined, codeUnknownPeer, codeRoomNotFound, codeRoomFull, codeTooManyRooms,
-		codeBadPassword, codeRateLimited, codeResumeFailed, codeICEUnavailable, codeInternal} {
+		codeBadPassword, codeRateLimited, codeResumeFailed, codeICEUnavailable, codeUnavailable, codeInternal} {
 		c.errors[code] = new(atomic.Int64)
 	}
 }
