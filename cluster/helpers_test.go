@@ -1,0 +1,262 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats-server/v2/server"
+	"go.uber.org/goleak"
+
+	"github.com/streamsync/streamsync/signaling"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// nats-server and nats.go keep a few process-wide goroutines.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.gowrap1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.timeoutPurger"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats.go.(*globalTimerPool).Get"),
+	)
+}
+
+// waitLimit bounds every wait for an event; it is never a timing assertion.
+const waitLimit = 15 * time.Second
+
+// natsServer is an embedded NATS server with JetStream on a loopback port.
+type natsServer struct {
+	t    testing.TB
+	dir  string
+	port int
+	srv  *server.Server
+}
+
+func startNATS(t testing.TB) *natsServer {
+	t.Helper()
+	ns := &natsServer{t: t, dir: t.TempDir(), port: -1}
+	ns.start()
+	t.Cleanup(ns.stop)
+	return ns
+}
+
+func (ns *natsServer) start() {
+	ns.t.Helper()
+	s, err := server.NewServer(&server.Options{
+		ServerName: "test",
+		Host:       "127.0.0.1",
+		Port:       ns.port,
+		JetStream:  true,
+		StoreDir:   ns.dir,
+		NoLog:      true,
+		NoSigs:     true,
+	})
+	if err != nil {
+		ns.t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(waitLimit) {
+		ns.t.Fatal("nats server not ready")
+	}
+	ns.srv = s
+	ns.port = s.Addr().(*net.TCPAddr).Port
+}
+
+func (ns *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", ns.port) }
+
+func (ns *natsServer) stop() {
+	if ns.srv != nil {
+		ns.srv.Shutdown()
+		ns.srv.WaitForShutdown()
+		ns.srv = nil
+	}
+}
+
+// testConfigs returns the [signaling] and [cluster] sections for tests:
+// short timers, generous join rates.
+func testConfigs(natsURL string) (signaling.Config, Config) {
+	sc := signaling.DefaultConfig()
+	sc.WriteTimeout = time.Second
+	sc.ResumeGrace = 10 * time.Second
+	sc.JoinRate, sc.JoinBurst = 1000, 1000
+	cc := DefaultConfig()
+	cc.Enabled = true
+	cc.NATSURLs = []string{natsURL}
+	cc.Heartbeat = 100 * time.Millisecond
+	cc.NodeTimeout = 500 * time.Millisecond
+	return sc, cc
+}
+
+// node is one appliance's signaling, clustered, behind httptest.
+type node struct {
+	name string
+	reg  *Registry
+	sig  *signaling.Server
+	http *httptest.Server
+	url  string
+	down bool
+}
+
+func startNode(t testing.TB, name string, sc signaling.Config, cc Config) *node {
+	t.Helper()
+	cc.NodeID = name
+	reg, err := New(cc, Options{
+		MaxRooms: sc.MaxRooms, MaxPeers: sc.MaxPeersPerRoom,
+		EmptyRoomTTL: sc.EmptyRoomTTL, ResumeGrace: sc.ResumeGrace,
+	})
+	if err != nil {
+		t.Fatalf("cluster.New: %v", err)
+	}
+	sig, err := signaling.New(sc, signaling.Options{Registry: reg})
+	if err != nil {
+		t.Fatalf("signaling.New: %v", err)
+	}
+	hs := httptest.NewServer(sig)
+	n := &node{name: name, reg: reg, sig: sig, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	t.Cleanup(n.stop)
+	waitUntil(t, name+" loaded", func() bool { return reg.Status().Loaded })
+	return n
+}
+
+// stop shuts the node down in order, as the appliance does.
+func (n *node) stop() {
+	if n.down {
+		return
+	}
+	n.down = true
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	_ = n.sig.Shutdown(ctx)
+	n.http.Close()
+}
+
+// kill makes the node vanish as a crashed machine does: connections cut,
+// no goodbye to the cluster.
+func (n *node) kill() {
+	n.down = true
+	n.reg.nc.Close() // no bye, no more heartbeats
+	n.http.CloseClientConnections()
+	n.http.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	_ = n.sig.Shutdown(ctx)
+}
+
+// msg is a decoded server message.
+type msg map[string]any
+
+func (m msg) str(k string) string { s, _ := m[k].(string); return s }
+
+// client is a test WebSocket client.
+type client struct {
+	t               testing.TB
+	ws              *websocket.Conn
+	id, room, token string
+}
+
+func (n *node) dial(t testing.TB) *client {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: waitLimit}
+	ws, _, err := d.Dial(n.url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", n.name, err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	c := &client{t: t, ws: ws}
+	c.expect("welcome")
+	return c
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(waitLimit))
+	if err := c.ws.WriteJSON(v); err != nil {
+		c.t.Fatalf("send %v: %v", v, err)
+	}
+}
+
+func (c *client) next() (msg, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
+	_, b, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	var m msg
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode %q: %w", b, err)
+	}
+	return m, nil
+}
+
+func (c *client) expect(typ string) msg {
+	c.t.Helper()
+	m, err := c.next()
+	if err != nil {
+		c.t.Fatalf("waiting for %q: %v", typ, err)
+	}
+	if m.str("type") != typ {
+		c.t.Fatalf("got %v, want type %q", m, typ)
+	}
+	return m
+}
+
+func (c *client) expectError(code string) {
+	c.t.Helper()
+	if m := c.expect("error"); m.str("code") != code {
+		c.t.Fatalf("got error %v, want %q", m, code)
+	}
+}
+
+// alive checks the connection answers and nothing else came first.
+func (c *client) alive() {
+	c.t.Helper()
+	c.send(msg{"type": "ping"})
+	c.expect("pong")
+}
+
+func (c *client) join(room, name string) msg {
+	c.t.Helper()
+	c.send(msg{"type": "join", "room": room, "name": name})
+	m := c.expect("joined")
+	c.id, c.room, c.token = m.str("id"), m.str("room"), m.str("resumeToken")
+	return m
+}
+
+// cut drops the TCP connection without a close frame.
+func (c *client) cut() { _ = c.ws.NetConn().Close() }
+
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func peerIDs(m msg) []string {
+	var ids []string
+	ps, _ := m["peers"].([]any)
+	for _, p := range ps {
+		ids = append(ids, p.(map[string]any)["id"].(string))
+	}
+	return ids
+}
+
+// expectClosed reads until the connection ends.
+func (c *client) expectClosed() {
+	c.t.Helper()
+	for {
+		if _, err := c.next(); err != nil {
+			return
+		}
+	}
+}

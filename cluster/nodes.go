@@ -1,0 +1,274 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/streamsync/streamsync/signaling"
+)
+
+// nodeSeen is another incarnation as heard from.
+type nodeSeen struct {
+	last   time.Time // last heartbeat
+	url    string    // its public_url
+	gone   bool      // said goodbye
+	goneAt time.Time
+}
+
+type heartbeat struct {
+	URL string `json:"url,omitempty"`
+}
+
+// beat tells the other nodes this one is alive.
+func (r *Registry) beat() {
+	if !r.nc.IsConnected() {
+		return
+	}
+	b, _ := json.Marshal(heartbeat{URL: r.cfg.PublicURL})
+	_ = r.nc.Publish(r.subject("hb", r.node), b)
+}
+
+func lastToken(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+func (r *Registry) onHeartbeat(m *nats.Msg) {
+	inc := lastToken(m.Subject)
+	if inc == r.node {
+		return
+	}
+	var hb heartbeat
+	_ = json.Unmarshal(m.Data, &hb)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.nodes[inc]
+	if n == nil {
+		n = &nodeSeen{}
+		r.nodes[inc] = n
+		r.log.Info("node joined", "other", inc, "url", hb.URL)
+	}
+	if n.gone {
+		return // a late heartbeat after its goodbye
+	}
+	n.last, n.url = time.Now(), hb.URL
+	delete(r.suspects, inc)
+}
+
+func (r *Registry) onBye(m *nats.Msg) {
+	inc := lastToken(m.Subject)
+	if inc == r.node {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.nodes[inc]
+	if n == nil {
+		n = &nodeSeen{}
+		r.nodes[inc] = n
+	}
+	n.gone, n.goneAt = true, time.Now()
+	r.log.Info("node left", "other", inc)
+}
+
+// deadSinceLocked tells whether incarnation inc is dead, and since when.
+// One never heard from counts from when it was first noticed.
+func (r *Registry) deadSinceLocked(inc string, now time.Time) (time.Time, bool) {
+	n := r.nodes[inc]
+	switch {
+	case n == nil:
+		first, ok := r.suspects[inc]
+		if !ok {
+			r.suspects[inc] = now
+			first = now
+		}
+		return first, true
+	case n.gone:
+		return n.goneAt, true
+	case now.Sub(n.last) > r.cfg.NodeTimeout:
+		return n.last.Add(r.cfg.NodeTimeout), true
+	}
+	return time.Time{}, false
+}
+
+// reaperLocked: of the live nodes, the one with the smallest name removes
+// dead nodes' peers and forgets empty rooms (compare-and-set makes a
+// second one harmless, this just saves the work).
+func (r *Registry) reaperLocked(now time.Time) bool {
+	for inc, n := range r.nodes {
+		if !n.gone && now.Sub(n.last) <= r.cfg.NodeTimeout && inc < r.node {
+			return false
+		}
+	}
+	return true
+}
+
+// sweep runs every half second or heartbeat: held messages and forwarding
+// expire; the reaper removes peers of dead nodes after the resume grace
+// period and forgets rooms empty for empty_room_ttl.
+func (r *Registry) sweep() {
+	now := time.Now()
+	type reapJob struct {
+		key   string
+		peers map[string]string // peer -> dead node
+	}
+	var reaps []reapJob
+	var forget []reapJob
+	var forgetRev []uint64
+
+	r.mu.Lock()
+	up := !r.upSince.IsZero() && r.ready && now.Sub(r.upSince) >= r.cfg.NodeTimeout
+	reaper := up && r.reaperLocked(now)
+	for key, rm := range r.rooms {
+		for id, l := range rm.local {
+			if l.fwd != "" && now.After(l.fwdUntil) {
+				delete(rm.local, id)
+			}
+		}
+		r.flushLocked(rm, true)
+		if !reaper || rm.dirty || rm.rev == 0 {
+			continue
+		}
+		var dead map[string]string
+		for _, mm := range rm.rec.Members {
+			if mm.Node == r.node {
+				continue
+			}
+			if since, isDead := r.deadSinceLocked(mm.Node, now); isDead && now.Sub(since) >= r.opts.ResumeGrace {
+				if dead == nil {
+					dead = map[string]string{}
+				}
+				dead[mm.Peer.ID] = mm.Node
+			}
+		}
+		switch {
+		case dead != nil:
+			reaps = append(reaps, reapJob{key, dead})
+		case len(rm.rec.Members) == 0 && len(rm.local) == 0 && !rm.rec.Empty.IsZero() &&
+			now.Sub(rm.rec.Empty) >= r.opts.EmptyRoomTTL:
+			forget = append(forget, reapJob{key: key})
+			forgetRev = append(forgetRev, rm.rev)
+		}
+	}
+	for inc, n := range r.nodes {
+		if (n.gone && now.Sub(n.goneAt) > r.opts.ResumeGrace+time.Minute) ||
+			now.Sub(n.last) > r.opts.ResumeGrace+r.cfg.NodeTimeout+time.Minute {
+			delete(r.nodes, inc)
+		}
+	}
+	r.mu.Unlock()
+
+	for _, j := range reaps {
+		r.removeGone(j.key, j.peers)
+	}
+	if kv, err := r.bucket(); err == nil && len(forget) > 0 {
+		ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
+		for i, j := range forget {
+			_ = kv.Delete(ctx, j.key, jetstream.LastRevision(forgetRev[i]))
+		}
+		cancel()
+	}
+}
+
+// removeGone removes peers still served by the given (dead) nodes from a
+// room; the others see them leave with reason "gone".
+func (r *Registry) removeGone(key string, peers map[string]string) {
+	var removed []string
+	_, after, base, rev, err := r.write(key, func(rec *record, exists bool) error {
+		removed = removed[:0]
+		if !exists {
+			return errSkip
+		}
+		for id, node := range peers {
+			if i := rec.find(id); i >= 0 && rec.Members[i].Node == node {
+				rec.remove(i)
+				removed = append(removed, id)
+			}
+		}
+		if len(removed) == 0 {
+			return errSkip
+		}
+		slices.Sort(removed)
+		rec.Ev = &event{Peer: removed[0], Kind: evLeave, Msg: signaling.PeerGoneMessage(removed[0])}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errSkip) {
+			r.noteErr("removing peers of a dead node", err)
+		}
+		return
+	}
+	r.stats.reaped.Add(int64(len(removed)))
+	r.log.Info("removed peers of a dead node", "peers", removed)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm := r.rooms[key]; rm != nil {
+		r.adoptLocked(rm, after, base, rev)
+	}
+}
+
+// reconcile writes back rooms changed here while NATS was unreachable,
+// merged with what the other nodes did meanwhile (the watcher merges each
+// bucket update into them; a write that loses a race is retried at the
+// next sweep).
+func (r *Registry) reconcile() {
+	kv, err := r.bucket()
+	if err != nil {
+		return
+	}
+	type job struct {
+		key      string
+		rec      record
+		rev, gen uint64
+	}
+	var jobs []job
+	r.mu.Lock()
+	if r.ready {
+		for key, rm := range r.rooms {
+			if rm.dirty {
+				jobs = append(jobs, job{key, rm.rec.clone(), rm.rev, rm.gen})
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
+	defer cancel()
+	for _, j := range jobs {
+		j.rec.Ev = nil // the other nodes work out what changed
+		var rev uint64
+		var err error
+		if j.rev == 0 {
+			rev, err = kv.Create(ctx, j.key, j.rec.encode())
+		} else {
+			rev, err = kv.Update(ctx, j.key, j.rec.encode(), j.rev)
+		}
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				r.noteErr("writing back a room", err)
+				return
+			}
+			continue // the watcher brings the newer record; next sweep retries
+		}
+		r.stats.reconciled.Add(1)
+		r.mu.Lock()
+		if rm := r.rooms[j.key]; rm != nil {
+			if rm.rev == j.rev {
+				rm.rev = rev
+				rm.lastWrite = max(rm.lastWrite, rev)
+			}
+			if rm.gen == j.gen {
+				rm.dirty = false
+			}
+		}
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,540 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/streamsync/streamsync/signaling"
+)
+
+// errSkip tells write that the change has nothing to do.
+var errSkip = errors.New("nothing to change")
+
+// write changes a room's record with compare-and-set, retrying on a
+// conflicting write. It starts from this node's copy when that is clean,
+// else from the bucket. change sees exists=false for a room the bucket does
+// not hold. It returns the record before and after and the revision
+// written on (base) and made (rev). errDown when NATS is unreachable.
+func (r *Registry) write(key string, change func(rec *record, exists bool) error) (before, after record, base, rev uint64, err error) {
+	kv, err := r.bucket()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
+	defer cancel()
+
+	r.mu.Lock()
+	rm := r.rooms[key]
+	fresh := rm == nil || rm.dirty || rm.rev == 0
+	if !fresh {
+		before, base = rm.rec.clone(), rm.rev
+	}
+	r.mu.Unlock()
+
+	for attempt := 0; attempt < 16; attempt++ {
+		exists := true
+		if fresh {
+			e, gerr := kv.Get(ctx, key)
+			switch {
+			case errors.Is(gerr, jetstream.ErrKeyNotFound):
+				before, base, exists = record{}, 0, false
+			case gerr != nil:
+				return before, after, 0, 0, fmt.Errorf("%w: get room: %w", errDown, gerr)
+			default:
+				if before, err = decodeRecord(e.Value()); err != nil {
+					return before, after, 0, 0, fmt.Errorf("decode room %s: %w", key, err)
+				}
+				base = e.Revision()
+			}
+		}
+		after = before.clone()
+		if err = change(&after, exists); err != nil {
+			if !fresh {
+				fresh, err = true, nil // our copy may lag: decide on the bucket's
+				continue
+			}
+			return
+		}
+		data := after.encode()
+		if exists {
+			rev, err = kv.Update(ctx, key, data, base)
+		} else {
+			rev, err = kv.Create(ctx, key, data)
+		}
+		switch {
+		case err == nil:
+			return before, after, base, rev, nil
+		case errors.Is(err, jetstream.ErrKeyExists):
+			fresh = true // someone else wrote first: read again
+		default:
+			return before, after, 0, 0, fmt.Errorf("%w: write room: %w", errDown, err)
+		}
+	}
+	return before, after, 0, 0, fmt.Errorf("write room %s: too much contention", key)
+}
+
+// roomLocked returns this node's view of a room, making it if needed.
+func (r *Registry) roomLocked(key, id string) *room {
+	rm := r.rooms[key]
+	if rm == nil {
+		rm = &room{key: key, local: make(map[string]*local)}
+		r.rooms[key] = rm
+	}
+	if id != "" {
+		rm.id = id
+	}
+	return rm
+}
+
+// adoptLocked brings rm up to a record this node just wrote: applied as
+// the next revision when rm was at its base, else left to the watcher.
+func (r *Registry) adoptLocked(rm *room, after record, base, rev uint64) {
+	if rm.rev == base && !rm.dirty {
+		r.applyLocked(rm, after, rev)
+	}
+	rm.lastWrite = max(rm.lastWrite, rev)
+}
+
+// registerLocked makes m the local end of peer id from revision rev (whose
+// record is at); events this node has applied past rev are caught up.
+func (r *Registry) registerLocked(rm *room, id string, m signaling.Member, at record, rev uint64) {
+	l := rm.local[id]
+	if l == nil {
+		l = &local{m: m}
+		rm.local[id] = l
+	}
+	l.m, l.since, l.fwd, l.leaving = m, rev, "", false
+	if rm.rev > rev {
+		for _, ch := range diff(at, rm.rec) {
+			if ch.peer != id {
+				l.m.Deliver(ch.msg)
+			}
+		}
+	}
+}
+
+// applyLocked moves rm to next (revision rev) and delivers the events
+// between them to this node's peers. rev is 0 for a change made here while
+// NATS is down.
+func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
+	prev := rm.rec
+	var lost []string
+	if rev != 0 {
+		// Our own peers missing from the bucket (removed as dead while we
+		// were cut off) come back; ours served elsewhere were taken over.
+		for id, l := range rm.local {
+			if l.fwd != "" || l.leaving || l.since == pendingSince || l.since >= rev {
+				continue
+			}
+			i := next.find(id)
+			switch {
+			case i < 0:
+				if j := prev.find(id); j >= 0 && prev.Members[j].Node == r.node {
+					next = next.clone()
+					next.Members = append(next.Members, prev.Members[j])
+					next.Empty = time.Time{}
+					rm.dirty = true
+					rm.gen++
+				}
+			case next.Members[i].Node != r.node:
+				lost = append(lost, id)
+			}
+		}
+		rm.rev = rev
+	}
+	rm.rec = next
+	for _, id := range lost {
+		l := rm.local[id]
+		delete(rm.local, id)
+		go r.callHandOff(l.m) // not under our lock: it closes a connection
+		r.log.Info("peer taken over by another node while we were cut off", "peer", id)
+	}
+	changes := diff(prev, next)
+	if len(changes) > 0 {
+		for _, mm := range next.Members {
+			l := rm.local[mm.Peer.ID]
+			if l == nil || l.leaving || l.since == pendingSince || (rev != 0 && rev <= l.since) {
+				continue
+			}
+			if mm.Node != r.node {
+				continue // served elsewhere now: that node tells it
+			}
+			for _, ch := range changes {
+				if ch.peer != mm.Peer.ID {
+					r.deliverLocked(rm, mm.Peer.ID, l, ch.msg)
+				}
+			}
+		}
+	}
+	r.flushLocked(rm, false)
+}
+
+// deliverLocked hands msg to a local end, or forwards it to the node the
+// peer moved to.
+func (r *Registry) deliverLocked(rm *room, id string, l *local, msg []byte) {
+	if l.fwd == "" {
+		l.m.Deliver(msg)
+		return
+	}
+	r.stats.forwarded.Add(1)
+	_ = r.publishRelay(l.fwd, rm.key, id, 0, msg)
+}
+
+// deliverRelayLocked delivers a relayed message to local peer to once this
+// node has seen the room revision need (what its sender had seen).
+func (r *Registry) deliverRelayLocked(key string, rm *room, to string, msg []byte, need uint64) {
+	l := rm.local[to]
+	if l == nil {
+		return
+	}
+	if l.fwd != "" {
+		r.stats.forwarded.Add(1)
+		_ = r.publishRelay(l.fwd, key, to, need, msg)
+		return
+	}
+	if need > rm.rev && len(rm.pending) < 1024 {
+		r.stats.held.Add(1)
+		rm.pending = append(rm.pending, held{to: to, msg: msg, need: need, at: time.Now()})
+		return
+	}
+	l.m.Deliver(msg)
+}
+
+// flushLocked delivers held messages whose revision has been seen (or,
+// with all, those held too long).
+func (r *Registry) flushLocked(rm *room, all bool) {
+	if len(rm.pending) == 0 {
+		return
+	}
+	keep := rm.pending[:0]
+	i := 0
+	for ; i < len(rm.pending); i++ {
+		h := rm.pending[i]
+		if h.need > rm.rev && !(all && time.Since(h.at) >= holdFor) {
+			break // keep order: nothing overtakes a held message
+		}
+		if l := rm.local[h.to]; l != nil && l.fwd == "" {
+			l.m.Deliver(h.msg)
+		}
+	}
+	keep = append(keep, rm.pending[i:]...)
+	clear(rm.pending[len(keep):])
+	rm.pending = keep
+}
+
+// Create implements signaling.Registry.
+func (r *Registry) Create(roomID string, p signaling.Peer, m signaling.Member) error {
+	key := roomKey(roomID)
+	if r.localRooms() >= r.opts.MaxRooms {
+		return signaling.ErrTooManyRooms
+	}
+	rec := record{Members: []member{{Peer: p, Node: r.node}}, Ev: &event{Peer: p.ID, Kind: evJoin}}
+	_, after, _, rev, err := r.write(key, func(cur *record, exists bool) error {
+		if exists {
+			return signaling.ErrRoomExists
+		}
+		*cur = rec
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case errors.Is(err, errDown):
+		if r.rooms[key] != nil {
+			return signaling.ErrRoomExists
+		}
+		rm := r.roomLocked(key, roomID)
+		rm.rec, rm.dirty = rec, true
+		rm.gen++
+		r.registerLocked(rm, p.ID, m, rec, 0)
+		return nil
+	case err != nil:
+		return err
+	}
+	rm := r.roomLocked(key, roomID)
+	if rm.rev < rev && rm.rev == 0 {
+		r.applyLocked(rm, after, rev)
+	}
+	rm.lastWrite = max(rm.lastWrite, rev)
+	r.registerLocked(rm, p.ID, m, after, rev)
+	return nil
+}
+
+func (r *Registry) localRooms() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rm := range r.rooms {
+		for _, l := range rm.local {
+			if l.fwd == "" {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// Join implements signaling.Registry. The room's size cap holds
+// cluster-wide: the member is added by compare-and-set on the room's record.
+func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, announce []byte) ([]signaling.Peer, error) {
+	key := roomKey(roomID)
+	joinTo := func(rec *record, exists bool) error {
+		switch {
+		case !exists:
+			return signaling.ErrRoomNotFound
+		case len(rec.Members) == 0 && !rec.Empty.IsZero() && time.Since(rec.Empty) > r.opts.EmptyRoomTTL:
+			return signaling.ErrRoomNotFound
+		case len(rec.Members) >= r.opts.MaxPeers:
+			return signaling.ErrRoomFull
+		}
+		rec.Members = append(rec.Members, member{Peer: p, Node: r.node})
+		rec.Empty = time.Time{}
+		rec.Ev = &event{Peer: p.ID, Kind: evJoin, Msg: announce}
+		return nil
+	}
+	before, after, base, rev, err := r.write(key, joinTo)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if errors.Is(err, errDown) {
+		// Cut off: only a room whose members are all here can grow.
+		rm := r.rooms[key]
+		if rm == nil || rm.rec.hasOther(r.node) {
+			return nil, signaling.ErrUnavailable
+		}
+		before, after = rm.rec, rm.rec.clone()
+		if err := joinTo(&after, true); err != nil {
+			return nil, err
+		}
+		rm.id, rm.dirty = roomID, true
+		rm.gen++
+		r.applyLocked(rm, after, 0)
+		r.registerLocked(rm, p.ID, m, after, 0)
+		return before.peers(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rm := r.roomLocked(key, roomID)
+	if rm.rev == 0 && !rm.dirty {
+		rm.rec, rm.rev = before, base // first sight of this room here
+	}
+	r.adoptLocked(rm, after, base, rev)
+	r.registerLocked(rm, p.ID, m, after, rev)
+	return before.peers(), nil
+}
+
+// Update implements signaling.Registry.
+func (r *Registry) Update(roomID string, p signaling.Peer, msg []byte) error {
+	key := roomKey(roomID)
+	update := func(rec *record, exists bool) error {
+		i := rec.find(p.ID)
+		if !exists || i < 0 || rec.Members[i].Node != r.node {
+			return signaling.ErrUnknownPeer
+		}
+		rec.Members[i].Peer = p
+		rec.Ev = &event{Peer: p.ID, Kind: evState, Msg: msg}
+		return nil
+	}
+	_, after, base, rev, err := r.write(key, update)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[key]
+	if errors.Is(err, errDown) {
+		if rm == nil {
+			return signaling.ErrRoomNotFound
+		}
+		next := rm.rec.clone()
+		if err := update(&next, true); err != nil {
+			return err
+		}
+		rm.dirty = true
+		rm.gen++
+		r.applyLocked(rm, next, 0)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rm != nil {
+		r.adoptLocked(rm, after, base, rev)
+	}
+	return nil
+}
+
+// Leave implements signaling.Registry. A peer that has moved to another
+// node is not removed: it lives on there.
+func (r *Registry) Leave(roomID, peer string, msg []byte) {
+	key := roomKey(roomID)
+	r.mu.Lock()
+	rm := r.rooms[key]
+	if rm != nil {
+		if l := rm.local[peer]; l != nil {
+			l.leaving = true
+		}
+	}
+	r.mu.Unlock()
+	leave := func(rec *record, exists bool) error {
+		i := rec.find(peer)
+		if !exists || i < 0 || rec.Members[i].Node != r.node {
+			return errSkip
+		}
+		rec.remove(i)
+		rec.Ev = &event{Peer: peer, Kind: evLeave, Msg: msg}
+		return nil
+	}
+	_, after, base, rev, err := r.write(key, leave)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm = r.rooms[key]
+	if rm == nil {
+		return
+	}
+	if l := rm.local[peer]; l != nil && l.leaving {
+		delete(rm.local, peer)
+	}
+	switch {
+	case errors.Is(err, errDown):
+		next := rm.rec.clone()
+		if leave(&next, true) == nil {
+			rm.dirty = true
+			rm.gen++
+			r.applyLocked(rm, next, 0)
+		}
+	case err == nil:
+		r.adoptLocked(rm, after, base, rev)
+	case !errors.Is(err, errSkip):
+		r.log.Warn("leaving a room", "err", err)
+	}
+}
+
+// Send implements signaling.Registry: straight to a peer on this node, over
+// NATS to the node serving any other.
+func (r *Registry) Send(roomID, to string, msg []byte) error {
+	key := roomKey(roomID)
+	r.mu.Lock()
+	rm := r.rooms[key]
+	if rm == nil {
+		r.mu.Unlock()
+		return signaling.ErrUnknownPeer
+	}
+	i := rm.rec.find(to)
+	if i < 0 {
+		r.mu.Unlock()
+		return signaling.ErrUnknownPeer
+	}
+	need := max(rm.rev, rm.lastWrite)
+	node := rm.rec.Members[i].Node
+	if node == r.node || rm.local[to] != nil {
+		r.deliverRelayLocked(key, rm, to, msg, need)
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	if !r.nc.IsConnected() {
+		return signaling.ErrUnavailable
+	}
+	r.stats.remoteSends.Add(1)
+	if err := r.publishRelay(node, key, to, need, msg); err != nil {
+		return signaling.ErrUnavailable
+	}
+	return nil
+}
+
+// Roster implements signaling.Registry.
+func (r *Registry) Roster(roomID string) ([]signaling.Peer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[roomKey(roomID)]
+	if rm == nil || (len(rm.rec.Members) == 0 && rm.rev == 0 && !rm.dirty) {
+		return nil, signaling.ErrRoomNotFound
+	}
+	return rm.rec.peers(), nil
+}
+
+// Counts implements signaling.Registry: the rooms with peers on this node,
+// and those peers.
+func (r *Registry) Counts() (rooms, peers int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rm := range r.rooms {
+		n := 0
+		for _, l := range rm.local {
+			if l.fwd == "" && !l.leaving {
+				n++
+			}
+		}
+		if n > 0 {
+			rooms++
+			peers += n
+		}
+	}
+	return rooms, peers
+}
+
+// applyEntry applies one update from the bucket watcher. During the
+// initial load after a (re)connect, any revision other than the one held
+// is news; afterwards only later ones.
+func (r *Registry) applyEntry(e jetstream.KeyValueEntry, initial bool) {
+	key, rev := e.Key(), e.Revision()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[key]
+	if e.Operation() != jetstream.KeyValuePut {
+		if rm == nil {
+			return
+		}
+		if len(rm.local) == 0 {
+			delete(r.rooms, key)
+			return
+		}
+		rm.rev, rm.dirty = 0, true // forgotten while we hold peers: write it back
+		rm.gen++
+		return
+	}
+	rec, err := decodeRecord(e.Value())
+	if err != nil {
+		r.log.Warn("undecodable room record", "key", key, "err", err)
+		return
+	}
+	if rm == nil {
+		rm = r.roomLocked(key, "")
+	}
+	if rev == rm.rev || (!initial && rev < rm.rev) {
+		return
+	}
+	var lost []string
+	if rm.dirty {
+		rec, lost = merge(rec, rm.rec, r.node)
+	}
+	for _, id := range lost {
+		if l := rm.local[id]; l != nil {
+			delete(rm.local, id)
+			go r.callHandOff(l.m)
+		}
+	}
+	r.applyLocked(rm, rec, rev)
+}
+
+// loaded ends the watcher's initial load: rooms no longer in the bucket
+// are forgotten, or written back if peers of ours are in them.
+func (r *Registry) loaded(seen map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, rm := range r.rooms {
+		if seen[key] {
+			continue
+		}
+		if len(rm.local) == 0 {
+			delete(r.rooms, key)
+			continue
+		}
+		rm.rev, rm.dirty = 0, true
+		rm.gen++
+	}
+	r.ready = true
+}
