@@ -60,6 +60,21 @@ type Config struct {
 	MaxAllocationsPerUser int `toml:"max_allocations_per_user"`
 	// MaxAllocationsPerIP caps live allocations per client IP. Default 128.
 	MaxAllocationsPerIP int `toml:"max_allocations_per_ip"`
+	// MaxPermissionsPerAllocation caps the peer IPs one allocation may
+	// hold permissions for (eturnal caps at 10; a browser in a mesh of six
+	// asks for a few per remote peer). Default 32.
+	MaxPermissionsPerAllocation int `toml:"max_permissions_per_allocation"`
+	// MaxChannelsPerAllocation caps one allocation's channel bindings.
+	// Default 64.
+	MaxChannelsPerAllocation int `toml:"max_channels_per_allocation"`
+	// UnauthenticatedRate is the sustained rate, per source IP, of UDP
+	// requests without credentials (Binding, the first Allocate) that are
+	// answered; the excess is dropped unanswered, so the relay cannot be
+	// used as a reflector. Default 10 per second.
+	UnauthenticatedRate float64 `toml:"unauthenticated_rate"`
+	// UnauthenticatedBurst is the bucket size of UnauthenticatedRate.
+	// Default 40.
+	UnauthenticatedBurst int `toml:"unauthenticated_burst"`
 	// AllocationBandwidth caps each allocation's relayed traffic, in bytes
 	// per second each way; excess datagrams are dropped. 0 = no cap. Default 0.
 	AllocationBandwidth int `toml:"allocation_bandwidth"`
@@ -90,6 +105,11 @@ func DefaultConfig() Config {
 		MaxAllocations:        10000,
 		MaxAllocationsPerUser: 32,
 		MaxAllocationsPerIP:   128,
+
+		MaxPermissionsPerAllocation: 32,
+		MaxChannelsPerAllocation:    64,
+		UnauthenticatedRate:         10,
+		UnauthenticatedBurst:        40,
 
 		UDPReceiveBuffer: 4 << 20,
 		UDPSendBuffer:    4 << 20,
@@ -159,6 +179,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAllocationsPerIP < 1 {
 		bad("max_allocations_per_ip", "must be at least 1 (got %d)", c.MaxAllocationsPerIP)
+	}
+	if c.MaxPermissionsPerAllocation < 1 {
+		bad("max_permissions_per_allocation", "must be at least 1 (got %d)", c.MaxPermissionsPerAllocation)
+	}
+	if c.MaxChannelsPerAllocation < 1 || c.MaxChannelsPerAllocation > 0x4000 {
+		bad("max_channels_per_allocation", "must be between 1 and 16384 (got %d)", c.MaxChannelsPerAllocation)
+	}
+	if c.UnauthenticatedRate <= 0 {
+		bad("unauthenticated_rate", "must be positive (got %g)", c.UnauthenticatedRate)
+	}
+	if c.UnauthenticatedBurst < 1 {
+		bad("unauthenticated_burst", "must be at least 1 (got %d)", c.UnauthenticatedBurst)
 	}
 	if c.AllocationBandwidth < 0 {
 		bad("allocation_bandwidth", "must be 0 (no cap) or a positive number of bytes per second (got %d)", c.AllocationBandwidth)

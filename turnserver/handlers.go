@@ -71,12 +71,19 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 // permit is pion's PermissionHandler for CreatePermission and ChannelBind.
 func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	ip, _ := netip.AddrFromSlice(peer)
-	ok, _, reason := s.state.Load().policy.Check(ip)
+	st := s.state.Load()
+	ok, _, reason := st.policy.Check(ip)
 	if !ok {
 		s.stats.PermissionDenials.Add(1)
 		s.log.Info("peer refused", "reason", reason, "peer", peer.String(), "remote", client.String())
+		return false
 	}
-	return ok
+	if !s.caps.admitPermission(client, ip.Unmap(), st.cfg.MaxPermissionsPerAllocation) {
+		s.stats.PermissionCapHits.Add(1)
+		s.log.Info("peer refused", "reason", "permission_cap", "peer", peer.String(), "remote", client.String())
+		return false
+	}
+	return true
 }
 
 func (s *Server) events() turn.EventHandler {
@@ -97,6 +104,20 @@ func (s *Server) events() turn.EventHandler {
 		OnAllocationDeleted: func(src, dst net.Addr, protocol, username, _ string) {
 			s.allocs.deleted(src, dst, protocol)
 			s.log.Debug("allocation deleted", "remote", src.String(), "username", username)
+		},
+		OnPermissionCreated: func(src, _ net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+			ip, _ := netip.AddrFromSlice(peer)
+			s.caps.permissionCreated(src, ip.Unmap())
+		},
+		OnPermissionDeleted: func(src, _ net.Addr, _, _, _ string, _ net.Addr, peer net.IP) {
+			ip, _ := netip.AddrFromSlice(peer)
+			s.caps.permissionDeleted(src, ip.Unmap())
+		},
+		OnChannelCreated: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, _ uint16) {
+			s.caps.channelCreated(src)
+		},
+		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, _ uint16) {
+			s.caps.channelDeleted(src)
 		},
 		OnAllocationError: func(src, _ net.Addr, _, message string) {
 			s.log.Debug("allocation error", "remote", src.String(), "err", message)

@@ -62,18 +62,39 @@ type inspector struct {
 	srv *Server
 }
 
-// message inspects one complete datagram or framed STUN message from src.
-func (in inspector) message(b []byte, src net.Addr) {
-	secrets := in.srv.state.Load().secrets
-	if len(secrets) < 2 || !stun.IsMessage(b) {
-		return
+// message inspects one complete datagram or framed STUN message from src
+// before pion handles it, and reports whether pion should see it. It
+// rate-limits unauthenticated UDP requests per source IP (a 401 or a
+// Binding answer is larger than the request, so unlimited answers make a
+// reflector: coturn's unauthorized-ratelimit), enforces the channel cap,
+// and finds which secret verifies an authenticated request.
+func (in inspector) message(b []byte, src net.Addr, datagram bool) bool {
+	isRequest, method, integrity := stunRequest(b)
+	if !isRequest {
+		return true
 	}
-	t := binary.BigEndian.Uint16(b[0:2])
-	if t&0x0110 != 0 { // not a request (RFC 8489 §5: class bits C1 C0)
-		return
+	st := in.srv.state.Load()
+	if datagram && !integrity {
+		if !in.srv.unauth.allow(addrIP(src), st.cfg.UnauthenticatedRate, st.cfg.UnauthenticatedBurst, time.Now()) {
+			in.srv.stats.UnauthenticatedDropped.Add(1)
+			return false
+		}
 	}
+	if method == methodChannelBind && !in.srv.caps.admitChannel(src, st.cfg.MaxChannelsPerAllocation) {
+		in.srv.stats.ChannelCapRejections.Add(1)
+		return false
+	}
+	if integrity && len(st.secrets) > 1 {
+		in.matchSecret(b, src, st.secrets)
+	}
+	return true
+}
+
+// matchSecret finds the secret whose key verifies b's MESSAGE-INTEGRITY
+// and remembers the key for the AuthHandler.
+func (in inspector) matchSecret(b []byte, src net.Addr, secrets []string) {
 	m := &stun.Message{Raw: append([]byte(nil), b...)}
-	if m.Decode() != nil || !m.Contains(stun.AttrMessageIntegrity) {
+	if m.Decode() != nil {
 		return
 	}
 	var user stun.Username
@@ -98,11 +119,12 @@ type inspectedPacketConn struct {
 }
 
 func (c *inspectedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(p)
-	if err == nil {
-		c.in.message(p[:n], addr)
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || c.in.message(p[:n], addr, true) {
+			return n, addr, err
+		}
 	}
-	return n, addr, err
 }
 
 // inspectedConn is one TCP client connection. It follows the stream's
@@ -175,7 +197,11 @@ func (c *inspectedConn) feed(b []byte) {
 		b = b[k:]
 		if len(c.buf) == total {
 			c.spoken = true
-			c.in.message(c.buf, c.Conn.RemoteAddr())
+			if !c.in.message(c.buf, c.Conn.RemoteAddr(), false) {
+				// A stream cannot drop one message: an abusive client
+				// loses its connection (and so its allocation).
+				_ = c.Conn.Close()
+			}
 			c.buf = c.buf[:0]
 		}
 	}

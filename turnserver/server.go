@@ -23,6 +23,8 @@ type Server struct {
 	state  atomic.Pointer[runtimeState]
 	allocs *allocations
 	keys   *keyCache
+	unauth *ipLimiter
+	caps   *allocationCaps
 	stats  Stats
 	pion   *turn.Server
 
@@ -62,6 +64,8 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		log:    logger,
 		allocs: newAllocations(),
 		keys:   newKeyCache(),
+		unauth: newIPLimiter(),
+		caps:   newAllocationCaps(),
 	}
 	advertised, err := advertisedIP(cfg)
 	if err != nil {

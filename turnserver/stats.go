@@ -16,9 +16,12 @@ type Stats struct {
 	QuotaIP    atomic.Uint64 // Allocate answered 486: per-IP cap
 	QuotaTotal atomic.Uint64 // Allocate answered 486: server cap
 
-	PermissionDenials   atomic.Uint64 // CreatePermission/ChannelBind refused by the peer policy
-	RelayDropsPolicy    atomic.Uint64 // datagrams dropped: own address outside the relay port range
-	RelayDropsBandwidth atomic.Uint64 // datagrams dropped by allocation_bandwidth
+	PermissionDenials      atomic.Uint64 // CreatePermission/ChannelBind refused by the peer policy
+	PermissionCapHits      atomic.Uint64 // ... refused by max_permissions_per_allocation
+	ChannelCapRejections   atomic.Uint64 // ChannelBind refused by max_channels_per_allocation
+	UnauthenticatedDropped atomic.Uint64 // unauthenticated UDP requests dropped by the per-IP rate
+	RelayDropsPolicy       atomic.Uint64 // datagrams dropped: own address outside the relay port range
+	RelayDropsBandwidth    atomic.Uint64 // datagrams dropped by allocation_bandwidth
 
 	PeerBytesOut   atomic.Uint64 // bytes relayed to peers
 	PeerPacketsOut atomic.Uint64 // datagrams relayed to peers

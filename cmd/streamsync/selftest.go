@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/streamsync/streamsync/internal/app"
@@ -19,6 +22,7 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file of the running server")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on each transport's check")
+	caFile := fs.String("ca", "", "PEM file of extra CAs to trust for TURN over TLS (a private CA)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -43,6 +47,14 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(cfg.TURN.ListenTCP) > 0 {
 		targets = append(targets, selftest.Target{Transport: "tcp", Addr: loopbackIfWildcard(cfg.TURN.ListenTCP[0])})
+	}
+	if cfg.TLS.Enabled() && len(cfg.TURN.ListenTLS) > 0 {
+		tc, err := selfTestTLSConfig(cfg.TURN.PublicHost, *caFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "selftest:", err)
+			return 2
+		}
+		targets = append(targets, selftest.Target{Transport: "tls", Addr: loopbackIfWildcard(cfg.TURN.ListenTLS[0]), TLS: tc})
 	}
 	failed := 0
 	for _, t := range targets {
@@ -73,4 +85,23 @@ func loopbackIfWildcard(hostport string) string {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return hostport
+}
+
+// selfTestTLSConfig verifies the relay's certificate for host (the name
+// browsers check) against the system roots plus caFile.
+func selfTestTLSConfig(host, caFile string) (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+	}
+	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
 }

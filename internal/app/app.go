@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/streamsync/streamsync/internal/config"
@@ -34,6 +35,8 @@ type App struct {
 
 	metricsLn  net.Listener // nil when metrics.listen is ""
 	metricsSrv *http.Server
+	tls        *tlsParts // nil when [tls] is off
+	handler    http.Handler
 }
 
 // New binds every listener and builds every part; it fails, naming the
@@ -43,8 +46,17 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 	a := &App{cfg: cfg, log: log, level: level}
 	a.health.interval = cfg.Metrics.SelfTestInterval
 	var err error
-	a.turn, err = turnserver.New(cfg.TURN, log.With("component", "turn"), turnserver.Options{})
+	var turnOpts turnserver.Options
+	if cfg.TLS.Enabled() {
+		if a.tls, turnOpts, err = setupTLS(&a.cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	a.turn, err = turnserver.New(a.cfg.TURN, log.With("component", "turn"), turnOpts)
 	if err != nil {
+		if a.tls != nil {
+			_ = a.tls.shutdown(context.Background())
+		}
 		return nil, err
 	}
 	a.sig, err = signaling.New(cfg.Signaling, signaling.Options{
@@ -52,7 +64,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 		ICE:    a.turn.ICE,
 	})
 	if err != nil {
-		_ = a.turn.Close()
+		a.closeListeners()
 		return nil, err
 	}
 	if cfg.Metrics.Listen != "" {
@@ -80,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 	mux.Handle("/ws", a.sig)
 	a.mountHealth(mux)
 	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
+	a.handler = mux
 	a.http = a.newHTTPServer(mux)
 	log.Info("listening", "service", "http", "addr", a.httpLn.Addr().String(),
 		"url", "http://"+a.httpLn.Addr().String()+"/")
@@ -104,6 +117,9 @@ func (a *App) mountHealth(mux *http.ServeMux) {
 // closeListeners undoes New after a failure.
 func (a *App) closeListeners() {
 	_ = a.turn.Close()
+	if a.tls != nil {
+		_ = a.tls.shutdown(context.Background())
+	}
 	if a.metricsLn != nil {
 		_ = a.metricsLn.Close()
 	}
@@ -130,8 +146,12 @@ func (a *App) Signaling() *signaling.Server { return a.sig }
 // (HTTP and WebSockets, then the relay) within http.shutdown_timeout.
 // It returns nil after a shutdown asked for by ctx.
 func (a *App) Run(ctx context.Context) error {
-	served := make(chan error, 2)
-	go func() { served <- a.http.Serve(a.httpLn) }()
+	served := make(chan error, 8) // every server reports at most one failure
+	go func() {
+		if err := a.http.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			served <- fmt.Errorf("http: %w", err)
+		}
+	}()
 	if a.metricsSrv != nil {
 		go func() {
 			if err := a.metricsSrv.Serve(a.metricsLn); !errors.Is(err, http.ErrServerClosed) {
@@ -139,25 +159,29 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	var tlsErr error
+	if a.tls != nil {
+		tlsErr = a.serveTLS(ctx, a.handler, served)
+	}
 	testCtx, stopTests := context.WithCancel(ctx)
 	defer stopTests()
-	go a.selfTestLoop(testCtx)
+	if tlsErr == nil {
+		go a.selfTestLoop(testCtx)
+	}
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownTimeout.String())
-	case err := <-served:
-		runErr = fmt.Errorf("http server: %w", err)
-		served = nil
+	if tlsErr != nil {
+		runErr = tlsErr
+	} else {
+		select {
+		case <-ctx.Done():
+			a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownTimeout.String())
+		case err := <-served:
+			runErr = err
+		}
 	}
 	stopTests()
 	shutdownErr := a.shutdown(a.cfg.HTTP.ShutdownTimeout)
-	if served != nil {
-		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
-			runErr = fmt.Errorf("http server: %w", err)
-		}
-	}
 	return errors.Join(runErr, shutdownErr)
 }
 
@@ -176,6 +200,11 @@ func (a *App) shutdown(grace time.Duration) error {
 	}
 	if a.metricsSrv != nil {
 		_ = a.metricsSrv.Shutdown(ctx)
+	}
+	if a.tls != nil {
+		if err := a.tls.shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := <-sigDone; err != nil {
 		errs = append(errs, fmt.Errorf("signaling shutdown: %w", err))
@@ -196,6 +225,17 @@ func (a *App) Reload(cfg config.Config) error {
 	}
 	if cfg.Metrics != a.cfg.Metrics {
 		return errors.New("metrics: changing it needs a restart")
+	}
+	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
+		return errors.New("tls: changing it needs a restart (replaced certificate files are picked up without one)")
+	}
+	if a.tls != nil {
+		if cfg.TURN.PublicHost == "" {
+			cfg.TURN.PublicHost = a.tls.host // as setupTLS chose at start
+		}
+		if err := a.tls.certs.Reload(); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
 	}
 	if err := a.turn.Reload(cfg.TURN); err != nil {
 		return fmt.Errorf("turn.%w", err)

@@ -91,8 +91,8 @@ func (a *App) selfTestCredentials() (selftest.Credentials, error) {
 	return selftest.Credentials{}, errors.New("the relay hands out no TURN server")
 }
 
-// SelfTestTargets are the relay's own first UDP and TCP listeners, dialled
-// on loopback when bound to every address.
+// SelfTestTargets are the relay's own first UDP, TCP and TLS listeners,
+// dialled on loopback when bound to every address.
 func (a *App) SelfTestTargets() []selftest.Target {
 	var out []selftest.Target
 	if addrs := a.turn.UDPAddrs(); len(addrs) > 0 {
@@ -100,6 +100,9 @@ func (a *App) SelfTestTargets() []selftest.Target {
 	}
 	if addrs := a.turn.TCPAddrs(); len(addrs) > 0 {
 		out = append(out, selftest.Target{Transport: "tcp", Addr: dialable(addrs[0])})
+	}
+	if addr, cfg, ok := a.selfTestTLSTarget(); ok {
+		out = append(out, selftest.Target{Transport: "tls", Addr: addr, TLS: cfg})
 	}
 	return out
 }

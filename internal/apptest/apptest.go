@@ -68,6 +68,10 @@ type Appliance struct {
 	// TURNUDPAddr and TURNTCPAddr are the first TURN listeners ("" if none).
 	TURNUDPAddr string
 	TURNTCPAddr string
+	// HTTPSURL, TURNTLSAddr and RedirectAddr are set when [tls] is on.
+	HTTPSURL     string
+	TURNTLSAddr  string
+	RedirectAddr string
 	// ConfigPath is the config file the process runs on.
 	ConfigPath string
 
@@ -160,6 +164,14 @@ func (a *Appliance) readAddrs(r io.Reader, ready chan<- error) {
 			if a.TURNTCPAddr == "" {
 				a.TURNTCPAddr = line.Addr
 			}
+		case "turn-tls":
+			if a.TURNTLSAddr == "" {
+				a.TURNTLSAddr = line.Addr
+			}
+		case "https":
+			a.HTTPSURL = "https://" + line.Addr
+		case "redirect":
+			a.RedirectAddr = line.Addr
 		case "http":
 			a.HTTPURL = "http://" + line.Addr
 			ready <- nil

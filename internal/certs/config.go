@@ -62,6 +62,12 @@ type Config struct {
 	// HSTS sends Strict-Transport-Security (two years, subdomains) on
 	// HTTPS responses. Default true.
 	HSTS bool `toml:"hsts"`
+
+	// TURNOnHTTPSPort also offers TURN over TLS on the HTTPS port
+	// (http.listen_https, 443 by default), for networks that let nothing
+	// but TCP 443 through: one TLS port carries both, sorted by the first
+	// bytes. Default true.
+	TURNOnHTTPSPort bool `toml:"turn_on_https_port"`
 }
 
 // DefaultConfig returns the defaults documented on Config: TLS off.
@@ -71,6 +77,8 @@ func DefaultConfig() Config {
 		DirectoryURL: LetsEncrypt,
 		ACMETimeout:  2 * time.Minute,
 		HSTS:         true,
+
+		TURNOnHTTPSPort: true,
 	}
 }
 

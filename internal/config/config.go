@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	streamsync "github.com/streamsync/streamsync"
+	"github.com/streamsync/streamsync/internal/certs"
 	"github.com/streamsync/streamsync/internal/httpserver"
 	"github.com/streamsync/streamsync/internal/logging"
 	"github.com/streamsync/streamsync/internal/metrics"
@@ -25,6 +26,7 @@ type Config struct {
 	TURN      turnserver.Config `toml:"turn"`
 	Signaling signaling.Config  `toml:"signaling"`
 	Metrics   metrics.Config    `toml:"metrics"`
+	TLS       certs.Config      `toml:"tls"`
 	Log       logging.Config    `toml:"log"`
 }
 
@@ -35,6 +37,7 @@ func Default() Config {
 		TURN:      turnserver.DefaultConfig(),
 		Signaling: signaling.DefaultConfig(),
 		Metrics:   metrics.DefaultConfig(),
+		TLS:       certs.DefaultConfig(),
 		Log:       logging.DefaultConfig(),
 	}
 }
@@ -108,6 +111,7 @@ func (c Config) Validate() error {
 	add("turn", c.TURN.Validate())
 	add("signaling", c.Signaling.Validate())
 	add("metrics", c.Metrics.Validate())
+	add("tls", c.TLS.Validate())
 	add("log", c.Log.Validate())
 	return errors.Join(errs...)
 }

@@ -44,23 +44,24 @@ func TestExampleListsEveryKey(t *testing.T) {
 	walk("", reflect.TypeOf(Config{}))
 }
 
-// normalize makes nil and empty slices compare equal.
+// normalize makes nil and empty slices compare equal, in every section.
 func normalize(c Config) Config {
-	if len(c.TURN.Secrets) == 0 {
-		c.TURN.Secrets = nil
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Field(i).CanSet() {
+					walk(v.Field(i))
+				}
+			}
+		case reflect.Slice:
+			if v.Len() == 0 {
+				v.Set(reflect.Zero(v.Type()))
+			}
+		}
 	}
-	if len(c.TURN.AllowedPeerRanges) == 0 {
-		c.TURN.AllowedPeerRanges = nil
-	}
-	if len(c.TURN.DeniedPeerRanges) == 0 {
-		c.TURN.DeniedPeerRanges = nil
-	}
-	if len(c.Signaling.AllowedOrigins) == 0 {
-		c.Signaling.AllowedOrigins = nil
-	}
-	if len(c.Signaling.TrustedProxies) == 0 {
-		c.Signaling.TrustedProxies = nil
-	}
+	walk(reflect.ValueOf(&c).Elem())
 	return c
 }
 

@@ -14,6 +14,13 @@ type Config struct {
 	// Listen is the TCP address of the page and the WebSocket.
 	// Default "127.0.0.1:8080" (http://localhost:8080).
 	Listen string `toml:"listen"`
+	// ListenHTTPS is the TCP address of HTTPS, used only when [tls]
+	// provides a certificate; TURN over TLS shares it unless
+	// tls.turn_on_https_port is false. Default ":443".
+	ListenHTTPS string `toml:"listen_https"`
+	// ListenRedirect answers plain HTTP with a redirect to HTTPS (and ACME
+	// HTTP-01 challenges), only when [tls] is on. Default ":80"; "" = off.
+	ListenRedirect string `toml:"listen_redirect"`
 	// ReadHeaderTimeout bounds how long a client may take to send request
 	// headers (slowloris). Default "10s".
 	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"`
@@ -28,6 +35,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:            "127.0.0.1:8080",
+		ListenHTTPS:       ":443",
+		ListenRedirect:    ":80",
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
@@ -39,6 +48,14 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("listen: must be host:port (got %q)", c.Listen))
+	}
+	if _, port, err := net.SplitHostPort(c.ListenHTTPS); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("listen_https: must be host:port (got %q)", c.ListenHTTPS))
+	}
+	if c.ListenRedirect != "" {
+		if _, port, err := net.SplitHostPort(c.ListenRedirect); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("listen_redirect: must be host:port or \"\" (got %q)", c.ListenRedirect))
+		}
 	}
 	if c.ReadHeaderTimeout < time.Second || c.ReadHeaderTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("read_header_timeout: must be between 1s and 1m (got %s)", c.ReadHeaderTimeout))

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v4"
+
+	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/turnserver"
+)
+
+// testCA is a certificate authority made in the test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "StreamSync test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue writes a leaf for 127.0.0.1 with serial to certPath/keyPath.
+func (ca *testCA) issue(t *testing.T, serial int64, certPath, keyPath string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	// Write to temporary names and rename, as renewal tools do.
+	writeAtomic(t, certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	writeAtomic(t, keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+}
+
+func writeAtomic(t *testing.T, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func serialOf(t *testing.T, addr string, cfg *tls.Config) int64 {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("TLS to %s: %v", addr, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+func allocateTLS(t *testing.T, addr string, cfg *tls.Config, user, pass string) net.PacketConn {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
+		Username: user, Password: pass, Realm: "streamsync",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatalf("allocate over TLS at %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	return relay
+}
+
+// TestHTTPSAndTURNOverTLS runs the binary with certificate files from a CA
+// made in the test: the page over HTTPS with HSTS, port 80 redirecting,
+// TURN over TLS on its own port and on the HTTPS port, the default
+// certificate without SNI, the turns: URLs handed out, and replaced
+// certificate files picked up without a restart.
+func TestHTTPSAndTURNOverTLS(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, 1001, certPath, keyPath)
+	const secret = "tls-test-secret-0123456789"
+	app := apptest.Start(t, fmt.Sprintf(`
+[http]
+listen = "127.0.0.1:0"
+listen_https = "127.0.0.1:0"
+listen_redirect = "127.0.0.1:0"
+[turn]
+listen_udp = ["127.0.0.1:0"]
+listen_tcp = ["127.0.0.1:0"]
+listen_tls = ["127.0.0.1:0"]
+public_host = "127.0.0.1"
+relay_bind = "127.0.0.1"
+relay_port_min = 28000
+relay_port_max = 28999
+secrets = [%q]
+allowed_peer_ranges = ["127.0.0.0/8"]
+[metrics]
+listen = ""
+selftest_interval = "0s"
+[tls]
+cert_file = %q
+key_file = %q
+`, secret, certPath, keyPath))
+	clientTLS := &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"}
+	httpsAddr := strings.TrimPrefix(app.HTTPSURL, "https://")
+
+	// The page over HTTPS, with HSTS.
+	// (the transport adds h2 to the config it is given: give it its own)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true}}
+	resp, err := hc.Get(app.HTTPSURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" || resp.ProtoMajor != 2 {
+		t.Fatalf("GET / over HTTPS: %s %s, HSTS %q", resp.Proto, resp.Status, resp.Header.Get("Strict-Transport-Security"))
+	}
+	// Port 80 redirects to HTTPS.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get("http://" + app.RedirectAddr + "/r/abc?x=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || !strings.HasPrefix(loc, "https://") || !strings.HasSuffix(loc, "/r/abc?x=1") {
+		t.Fatalf("redirect: %s to %q", resp.Status, loc)
+	}
+
+	// TURN over TLS on the TURN port and on the HTTPS port.
+	u, p, _, _ := turnserver.MintREST(secret, "tls", time.Now(), time.Hour)
+	peer := echoPeer(t)
+	for _, tc := range []struct{ name, addr string }{{"shared https port", httpsAddr}, {"turn tls port", app.TURNTLSAddr}} {
+		name, addr := tc.name, tc.addr
+		relay := allocateTLS(t, addr, clientTLS, u, p)
+		if _, err := relay.WriteTo([]byte(name), peer); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, _, err := relay.ReadFrom(buf); err != nil || string(buf[:n]) != name {
+			t.Fatalf("%s: relayed echo %q, %v", name, buf[:n], err)
+		}
+	}
+
+	// Without SNI (Firefox on turns:) the default certificate is served.
+	if got := serialOf(t, httpsAddr, &tls.Config{RootCAs: ca.pool, InsecureSkipVerify: true}); got != 1001 { //nolint:gosec // inspecting the served certificate
+		t.Fatalf("no-SNI serial %d, want 1001", got)
+	}
+
+	// The ICE servers a joined client gets: UDP, TCP, then TLS on 443-style and 5349-style ports.
+	ws := dialWS(t, app.HTTPURL)
+	ws.send(map[string]any{"type": "join", "name": "T"})
+	joined := ws.nextOf("joined")
+	raw, _ := json.Marshal(joined["iceServers"])
+	want := []string{"?transport=udp", "?transport=tcp", "turns:127.0.0.1:" + portOfAddr(httpsAddr), "turns:127.0.0.1:" + portOfAddr(app.TURNTLSAddr)}
+	var servers []struct{ URLs []string }
+	_ = json.Unmarshal(raw, &servers)
+	var urls []string
+	for _, s := range servers {
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turn") {
+				urls = append(urls, u)
+			}
+		}
+	}
+	if len(urls) != 4 {
+		t.Fatalf("TURN URLs %q", urls)
+	}
+	for i, w := range want {
+		if !strings.Contains(urls[i], w) {
+			t.Fatalf("TURN URL %d = %q, want it to contain %q (all: %q)", i, urls[i], w, urls)
+		}
+	}
+
+	// Replaced files: a new connection sees the new serial, without a restart.
+	ca.issue(t, 2002, certPath, keyPath)
+	deadline := time.Now().Add(10 * time.Second)
+	for serialOf(t, httpsAddr, clientTLS) != 2002 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced certificate was not picked up within 10s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := serialOf(t, app.TURNTLSAddr, clientTLS); got != 2002 {
+		t.Fatalf("TURN TLS port serves serial %d after replacement, want 2002", got)
+	}
+	// `streamsync selftest` checks TLS too, verifying the certificate.
+	caPath := filepath.Join(dir, "ca.pem")
+	_ = os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600)
+	cfgText, _ := os.ReadFile(app.ConfigPath)
+	checked := string(cfgText)
+	for _, kv := range [][2]string{
+		{`listen_udp = ["127.0.0.1:0"]`, `listen_udp = ["` + app.TURNUDPAddr + `"]`},
+		{`listen_tcp = ["127.0.0.1:0"]`, `listen_tcp = ["` + app.TURNTCPAddr + `"]`},
+		{`listen_tls = ["127.0.0.1:0"]`, `listen_tls = ["` + app.TURNTLSAddr + `"]`},
+	} {
+		checked = strings.Replace(checked, kv[0], kv[1], 1)
+	}
+	checkedPath := filepath.Join(dir, "checked.toml")
+	_ = os.WriteFile(checkedPath, []byte(checked), 0o600)
+	code, out := runCmd("selftest", "-config", checkedPath, "-ca", caPath)
+	if code != 0 || !strings.Contains(out, "ok    TURN over tls") {
+		t.Fatalf("selftest with TLS: exit %d\n%s", code, out)
+	}
+
+	// SIGHUP reloads too and keeps serving.
+	ca.issue(t, 3003, certPath, keyPath)
+	_ = app.Signal(syscall.SIGHUP)
+	app.WaitLog(t, "config reloaded", 1, 10*time.Second)
+	if got := serialOf(t, httpsAddr, clientTLS); got != 3003 {
+		t.Fatalf("serial %d after SIGHUP, want 3003", got)
+	}
+}
+
+func portOfAddr(hostport string) string {
+	_, p, _ := net.SplitHostPort(hostport)
+	return p
+}
