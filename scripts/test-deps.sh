@@ -22,3 +22,4 @@ if ((${#need[@]})); then
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 go mod download
+"$(dirname "$0")/install-pebble.sh"
