@@ -25,6 +25,43 @@ func TestBrowser(t *testing.T) {
 	b := launchBrowser(t, true)
 	app := startAppliance(t, applianceOpts{udp: true, tcp: true})
 
+	// The page's pure modules, in the browser that runs them: path words
+	// from candidate pairs, network-check verdicts, incremental SHA-256.
+	t.Run("Modules", func(t *testing.T) {
+		p := b.newParticipant(t, "Units")
+		p.do("open", chromedp.Navigate(app.HTTPURL+"/check"))
+		got := eval[string](p, `(async () => {
+			const { describe } = await import('/assets/stats.js');
+			const { verdict, turnURLs } = await import('/assets/netcheck.js');
+			const { SHA256 } = await import('/assets/sha256.js');
+			const c = (t, rp) => ({ candidateType: t, relayProtocol: rp, protocol: 'udp' });
+			const out = [
+				describe(c('host'), c('host')).path,
+				describe(c('srflx'), c('host')).path,
+				describe(c('host'), c('prflx')).path,
+				describe(c('relay', 'udp'), c('host')).path,
+				describe(c('relay', 'tcp'), c('relay', 'udp')).path,
+				describe(c('relay', 'tls'), c('srflx')).path,
+				describe(c('host'), c('relay')).path,
+				verdict([{ transport: 'udp', ok: false }, { transport: 'tcp', ok: true }]).verdict,
+				verdict([{ transport: 'udp', ok: false }, { transport: 'tcp', ok: false }]).good,
+				turnURLs([{ urls: ['stun:h:1', 'turn:h:1?transport=udp', 'turn:h:1?transport=tcp', 'turns:h:443?transport=tcp'] }]).map((u) => u.transport).join(','),
+			];
+			const big = new Uint8Array(1000003).map((_, i) => i * 7);
+			const h = new SHA256();
+			for (let i = 0; i < big.length; i += 16384) h.update(big.subarray(i, i + 16384));
+			const want = [...new Uint8Array(await crypto.subtle.digest('SHA-256', big))].map((x) => x.toString(16).padStart(2, '0')).join('');
+			out.push(new SHA256().hex(), h.hex() === want);
+			return JSON.stringify(out);
+		})()`)
+		want := `["direct","direct via STUN","direct","relayed via TURN (UDP)","relayed via TURN (TCP)","relayed via TURN (TLS)","relayed via TURN (their side)",` +
+			`"UDP blocked; TCP relay works: calls will work.",false,"udp,tcp,tls",` +
+			`"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",true]`
+		if got != want {
+			t.Errorf("modules:\n got %s\nwant %s", got, want)
+		}
+	})
+
 	// 1. Relay forced, TURN over UDP; the suite's screenshot. Only UDP is
 	// offered: with both, ICE may settle on TCP for one side.
 	t.Run("RelayUDP", func(t *testing.T) {

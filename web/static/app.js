@@ -170,6 +170,7 @@ const joinErrors = {
   'too-many-rooms': 'The server holds as many meetings as it may right now. Try again later.',
   'rate-limited': 'Too many attempts from your network. Wait a moment and try again.',
   'bad-message': 'The server refused the request (is the name too long?).',
+  unavailable: 'The server cannot take this meeting right now. Try again in a moment.',
   connect: 'Cannot reach the server. Check your connection and try again.',
 };
 

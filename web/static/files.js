@@ -12,8 +12,8 @@ import { SHA256 } from './sha256.js';
 
 export const CHUNK = 16 * 1024;
 const SLICE = 1024 * 1024; // bytes read from the File at a time
-const HIGH_WATER = 1024 * 1024; // pause sending above this much buffered
-const LOW_WATER = 256 * 1024; // resume below this
+const HIGH_WATER = 2 * 1024 * 1024; // pause sending above this much buffered
+const LOW_WATER = 512 * 1024; // resume below this (bufferedAmountLowThreshold)
 
 /** One outgoing transfer. Events: progress, done, error. */
 export class FileSend extends EventTarget {
