@@ -8,7 +8,8 @@
 #   BENCH_QUICK=1 make bench    1 round, fewer loads, shorter; prints only
 #
 # Installs coturn (turnserver, turnutils_uclient, turnutils_peer) with apt-get
-# when missing (root on Debian). Takes about 8 minutes, 1 in quick mode.
+# when missing (root on Debian). Takes about 9 minutes, 2 in quick mode.
+# Then the signaling load (cmd/sigbench): 1k and 10k WebSocket clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,10 +69,11 @@ relay_port_max = $SS_RELAY_MAX
 secrets = ["$SECRET"]
 # The echo peers are on loopback, which the peer policy denies by default.
 allowed_peer_ranges = ["127.0.0.0/8"]
-# Quotas stay on, sized for the load (1000 allocations from one IP).
-max_allocations = 5000
-max_allocations_per_user = 5000
-max_allocations_per_ip = 5000
+# Quotas, the unauthenticated-request limit and the policy stay at their
+# defaults: turnbench spreads its clients over 64 loopback IPs, one REST
+# user per allocation.
+[metrics]
+listen = ""
 [log]
 level = "warn"
 EOF
@@ -163,6 +165,47 @@ else
 fi
 echo "$INTEROP" >&2
 
+log "signaling: idle connections and candidate bursts (rooms of 4)"
+SIG_PORT=34880
+SIGCONNS="1000 10000"
+[ "$QUICK" = 1 ] && SIGCONNS="1000"
+cat >"$WORK/signaling.toml" <<EOF
+[http]
+listen = "127.0.0.1:$SIG_PORT"
+[turn]
+listen_udp = ["127.0.0.1:$SS_PORT"]
+listen_tcp = []
+relay_bind = "127.0.0.1"
+[signaling]
+# Sized for the load: sigbench spreads clients over 200 loopback IPs.
+max_rooms = 3000
+max_conns_per_ip = 100
+join_rate = 1000.0
+join_burst = 1000
+[metrics]
+listen = ""
+[log]
+level = "warn"
+EOF
+SIGRESULTS=$WORK/signaling.jsonl
+: >"$SIGRESULTS"
+go build -trimpath -o "$WORK/sigbench" ./cmd/sigbench
+for conns in $SIGCONNS; do
+	"$SS_BIN" serve -config "$WORK/signaling.toml" >>"$WORK/signaling.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	for _ in $(seq 100); do ss -Hltn "sport = :$SIG_PORT" | grep -q . && break; sleep 0.05; done
+	"$WORK/sigbench" -json -url "ws://127.0.0.1:$SIG_PORT/ws" -pid "$SERVER_PID" -conns "$conns" -rate 2000 -duration 3s \
+		>>"$SIGRESULTS" 2>>"$WORK/sigbench.err" || echo "bench: sigbench $conns failed (see $WORK/sigbench.err)" >&2
+	stop_server
+	tail -n 1 "$SIGRESULTS" | cut -c1-200 >&2
+done
+# Goroutines can only be told apart in process: the signaling package
+# served inside sigbench, counted by stack.
+"$WORK/sigbench" -json -inprocess -conns 1000 -rate 0 >>"$SIGRESULTS" 2>>"$WORK/sigbench.err" ||
+	echo "bench: sigbench -inprocess failed (see $WORK/sigbench.err)" >&2
+SIGTABLE=$("$WORK/sigbench" report "$SIGRESULTS")
+
 TABLE=$("$WORK/turnbench" report "$RESULTS" streamsync coturn)
 CMD="make bench"
 [ "$QUICK" = 1 ] && CMD="BENCH_QUICK=1 make bench"
@@ -179,6 +222,12 @@ SECTION=$(
 - interop (turnutils_uclient -W against StreamSync, 10 clients × 200 messages): $INTEROP
 
 $TABLE
+
+**Signaling** (StreamSync only: K WebSocket clients in rooms of 4; idle figures after join, then
+candidate bursts of 8 at 2000 messages/s for 3 s; delivery = sender to receiver through the
+server; goroutines from the in-process run, which counts goroutines by stack)
+
+$SIGTABLE
 <!-- bench:end -->
 EOF
 )

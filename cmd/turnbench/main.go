@@ -52,6 +52,7 @@ type result struct {
 	RTTP99us     float64 `json:"rtt_p99_us"`
 	RTTP999us    float64 `json:"rtt_p999_us"`
 	ServerCPU    float64 `json:"server_cpu_s,omitempty"`            // during the measured window
+	ServerSys    float64 `json:"server_sys_s,omitempty"`            // of which in the kernel
 	CPUusPerPkt  float64 `json:"server_cpu_us_per_pkt,omitempty"`   // per relayed datagram
 	CPUsPerMpkt  float64 `json:"server_cpu_s_per_mpkt,omitempty"`   // per million relayed datagrams
 	RSSMB        float64 `json:"server_rss_mb,omitempty"`           // after setup
@@ -86,7 +87,8 @@ func run() error {
 		warmup   = flag.Duration("warmup", time.Second, "load before the measured window")
 		pid      = flag.Int("pid", 0, "server process id, for CPU and RSS from /proc (0 = none)")
 		label    = flag.String("label", "", "name of the server in the output")
-		clientIP = flag.String("client-ip", "127.0.0.3", "local IP of the client sockets (apart from the relay IP, whose port range it would eat into)")
+		clientIP = flag.String("client-ip", "127.1.0.1", "first local IP of the client sockets (apart from the relay IP, whose port range it would eat into)")
+		nClients = flag.Int("client-ips", 64, "client IPs, counting up from -client-ip; allocation i uses the (i mod n)-th, so per-IP limits see a spread of clients")
 		peerIP   = flag.String("peer-ip", "127.0.0.2", "local IP of the echo peers (must differ from the relay address)")
 		peers    = flag.Int("peers", 2, "echo peer sockets")
 		workers  = flag.Int("workers", 2, "sender goroutines")
@@ -111,6 +113,10 @@ func run() error {
 	cip, err := netip.ParseAddr(*clientIP)
 	if err != nil {
 		return fmt.Errorf("-client-ip: %w", err)
+	}
+	clientIPs := []netip.Addr{cip}
+	for len(clientIPs) < *nClients {
+		clientIPs = append(clientIPs, clientIPs[len(clientIPs)-1].Next())
 	}
 	pip, err := netip.ParseAddr(*peerIP)
 	if err != nil {
@@ -163,7 +169,7 @@ func run() error {
 	}()
 	start := time.Now()
 	if err := parallelDo(*nAllocs, *parallel, func(i int) error {
-		a, err := openAllocation(i, cip, srv, *realm, *secret, fmt.Sprintf("%s-%d", *userBase, i), epoch)
+		a, err := openAllocation(i, clientIPs[i%len(clientIPs)], srv, *realm, *secret, fmt.Sprintf("%s-%d", *userBase, i), epoch)
 		allocs[i] = a
 		return err
 	}); err != nil {
@@ -230,6 +236,7 @@ func run() error {
 	res.BenchCPU = b1 - b0
 	if *pid != 0 {
 		res.ServerCPU = p1.CPUSeconds - p0.CPUSeconds
+		res.ServerSys = p1.SysSeconds - p0.SysSeconds
 		res.ServerThread = p1.Threads
 		if pkts := res.RelayedPPS * elapsed; pkts > 0 {
 			res.CPUusPerPkt = res.ServerCPU / pkts * 1e6
@@ -308,7 +315,7 @@ func printTable(r result) {
 	fmt.Fprintf(tw, "loss\t%.3f %%\n", r.LossPct)
 	fmt.Fprintf(tw, "rtt\tp50 %.0f µs, p99 %.0f µs, p99.9 %.0f µs\n", r.RTTP50us, r.RTTP99us, r.RTTP999us)
 	if r.ServerCPU > 0 || r.RSSMB > 0 {
-		fmt.Fprintf(tw, "server cpu\t%.2fs = %.2f µs per relayed pkt (%.2f s per million)\n", r.ServerCPU, r.CPUusPerPkt, r.CPUsPerMpkt)
+		fmt.Fprintf(tw, "server cpu\t%.2fs (%.2fs kernel) = %.2f µs per relayed pkt (%.2f s per million)\n", r.ServerCPU, r.ServerSys, r.CPUusPerPkt, r.CPUsPerMpkt)
 		fmt.Fprintf(tw, "server rss\t%.1f MB, %.1f kB per allocation, %d threads\n", r.RSSMB, r.RSSPerAlloc, r.ServerThread)
 	}
 	fmt.Fprintf(tw, "bench cpu\t%.2fs\n", r.BenchCPU)

@@ -15,6 +15,7 @@ const clockTicks = 100
 // procSample is what /proc tells about a process at one instant.
 type procSample struct {
 	CPUSeconds float64 // user + system time
+	SysSeconds float64 // system (kernel) time alone
 	RSSBytes   int64   // VmRSS
 	Threads    int
 }
@@ -42,6 +43,7 @@ func readProc(pid int) (procSample, error) {
 		return s, fmt.Errorf("parse /proc/%d/stat times", pid)
 	}
 	s.CPUSeconds = float64(ut+st) / clockTicks
+	s.SysSeconds = float64(st) / clockTicks
 
 	fh, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
