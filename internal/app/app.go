@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/streamsync/streamsync/cluster"
 	"github.com/streamsync/streamsync/internal/config"
 	"github.com/streamsync/streamsync/internal/logging"
 	"github.com/streamsync/streamsync/internal/metrics"
@@ -29,6 +30,7 @@ type App struct {
 
 	turn   *turnserver.Server
 	sig    *signaling.Server
+	clu    *cluster.Registry // nil unless cluster.enabled
 	httpLn net.Listener
 	http   *http.Server
 	health health
@@ -59,12 +61,21 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 		}
 		return nil, err
 	}
-	a.sig, err = signaling.New(cfg.Signaling, signaling.Options{
-		Logger: log.With("component", "signaling"),
-		ICE:    a.turn.ICE,
-	})
+	sigOpts := signaling.Options{Logger: log.With("component", "signaling"), ICE: a.turn.ICE}
+	if cfg.Cluster.Enabled {
+		a.clu, err = cluster.New(cfg.Cluster, cluster.OptionsFor(cfg.Signaling, log.With("component", "cluster")))
+		if err != nil {
+			a.closeListeners()
+			return nil, err
+		}
+		sigOpts.Registry = a.clu
+	}
+	a.sig, err = signaling.New(cfg.Signaling, sigOpts)
 	if err != nil {
 		a.closeListeners()
+		if a.clu != nil {
+			_ = a.clu.Close()
+		}
 		return nil, err
 	}
 	if cfg.Metrics.Listen != "" {
@@ -141,6 +152,10 @@ func (a *App) TURN() *turnserver.Server { return a.turn }
 
 // Signaling is the signaling server.
 func (a *App) Signaling() *signaling.Server { return a.sig }
+
+// Cluster is the NATS-backed room registry (Healthy, Status for health and
+// metrics), or nil when cluster.enabled is false.
+func (a *App) Cluster() *cluster.Registry { return a.clu }
 
 // Run serves until ctx is done or a server fails, then shuts down in order
 // (HTTP and WebSockets, then the relay) within http.shutdown_timeout.

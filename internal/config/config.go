@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	streamsync "github.com/streamsync/streamsync"
+	"github.com/streamsync/streamsync/cluster"
 	"github.com/streamsync/streamsync/internal/certs"
 	"github.com/streamsync/streamsync/internal/httpserver"
 	"github.com/streamsync/streamsync/internal/logging"
@@ -26,6 +27,7 @@ type Config struct {
 	TURN      turnserver.Config `toml:"turn"`
 	Signaling signaling.Config  `toml:"signaling"`
 	Metrics   metrics.Config    `toml:"metrics"`
+	Cluster   cluster.Config    `toml:"cluster"`
 	TLS       certs.Config      `toml:"tls"`
 	Log       logging.Config    `toml:"log"`
 }
@@ -37,6 +39,7 @@ func Default() Config {
 		TURN:      turnserver.DefaultConfig(),
 		Signaling: signaling.DefaultConfig(),
 		Metrics:   metrics.DefaultConfig(),
+		Cluster:   cluster.DefaultConfig(),
 		TLS:       certs.DefaultConfig(),
 		Log:       logging.DefaultConfig(),
 	}
@@ -111,6 +114,7 @@ func (c Config) Validate() error {
 	add("turn", c.TURN.Validate())
 	add("signaling", c.Signaling.Validate())
 	add("metrics", c.Metrics.Validate())
+	add("cluster", c.Cluster.Validate())
 	add("tls", c.TLS.Validate())
 	add("log", c.Log.Validate())
 	return errors.Join(errs...)
@@ -121,6 +125,7 @@ func (c *Config) LoadSecrets() error {
 	return errors.Join(
 		prefix("turn", c.TURN.LoadSecrets()),
 		prefix("signaling", c.Signaling.LoadSecrets()),
+		prefix("cluster", c.Cluster.LoadSecrets()),
 	)
 }
 
