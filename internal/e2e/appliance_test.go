@@ -10,7 +10,8 @@ import (
 
 // applianceOpts chooses which TURN listeners the appliance offers.
 type applianceOpts struct {
-	udp, tcp bool
+	udp, tcp  bool
+	signaling string // extra [signaling] keys
 }
 
 // applianceConfig is the TOML for a test appliance on loopback. The join
@@ -44,10 +45,11 @@ join_rate = 100.0
 join_burst = 100
 max_conns_per_ip = 100
 resume_grace = "30s"
+%s
 
 [metrics]
 listen = ""
-`, list(o.udp), list(o.tcp))
+`, list(o.udp), list(o.tcp), o.signaling)
 }
 
 // startAppliance runs the real streamsync binary (internal/apptest) and

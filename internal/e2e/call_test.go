@@ -25,6 +25,38 @@ func TestBrowser(t *testing.T) {
 	b := launchBrowser(t, true)
 	app := startAppliance(t, applianceOpts{udp: true, tcp: true})
 
+	// A create password and a room cap of two: the page asks for the
+	// password, says when it is wrong, and says when the room is full.
+	t.Run("PasswordAndRoomCap", func(t *testing.T) {
+		capped := startAppliance(t, applianceOpts{udp: true, signaling: `create_password = "correct-horse-battery"
+max_peers_per_room = 2`})
+		alice := b.newParticipant(t, "Alice")
+		alice.do("open landing",
+			chromedp.Navigate(capped.HTTPURL+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#new-meeting")),
+			chromedp.Click(chromedp.CSS("#new-meeting")),
+			chromedp.WaitVisible(chromedp.CSS("#pre-password")),
+			chromedp.SetValue(chromedp.CSS("#pre-name"), "Alice"),
+			chromedp.SetValue(chromedp.CSS("#pre-password"), "wrong"),
+			chromedp.Click(chromedp.CSS("#join-button")),
+		)
+		alice.waitFor("wrong password said", `document.getElementById('join-error').textContent === 'The create password is wrong.'`, joinWait)
+		alice.do("right password",
+			chromedp.SetValue(chromedp.CSS("#pre-password"), "correct-horse-battery"),
+			chromedp.Click(chromedp.CSS("#join-button")),
+		)
+		alice.waitFor("call screen", `!document.getElementById('call').hidden`, joinWait)
+		link := eval[string](alice, `document.getElementById('copy-link').dataset.link`)
+		bob := b.newParticipant(t, "Bob")
+		bob.joinByLink(link, false) // joining needs no password
+		alice.waitFor("room full shown", `/meeting is full: 2 of 2/.test(document.getElementById('call-notice').textContent)`, mediaWait)
+		carol := b.newParticipant(t, "Carol")
+		carol.do("open invite link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#join-button")))
+		carol.waitFor("preview", `document.getElementById('preview').srcObject !== null`, joinWait)
+		carol.do("join", chromedp.Click(chromedp.CSS("#join-button")))
+		carol.waitFor("room full said", `document.getElementById('join-error').textContent === 'This meeting is full. It holds at most 2 people.'`, joinWait)
+	})
+
 	// The page's pure modules, in the browser that runs them: path words
 	// from candidate pairs, network-check verdicts, incremental SHA-256.
 	t.Run("Modules", func(t *testing.T) {

@@ -19,6 +19,7 @@ const STATS_MS = 2000;
 const ui = {
   room: '', // '' = create a new room on join
   stream: null,
+  mediaReady: Promise.resolve(),
   stopMeter: () => {},
   devices: { audioinput: [], videoinput: [], audiooutput: [] },
   sig: null,
@@ -102,7 +103,8 @@ async function enterPrejoin(room) {
     preflight().then((w) => { $('pre-password-row').hidden = !w.createPasswordRequired; })
       .catch(() => { /* the join will say what is wrong */ });
   }
-  await openPreview();
+  ui.mediaReady = openPreview();
+  await ui.mediaReady;
   $('pre-camera').onchange = () => switchPreview('video', $('pre-camera').value);
   $('pre-mic').onchange = () => switchPreview('audio', $('pre-mic').value);
 }
@@ -179,6 +181,7 @@ async function join() {
   localStorage.setItem(NAME_KEY, name);
   $('join-button').disabled = true;
   $('join-error').textContent = '';
+  await ui.mediaReady; // a quick click may come before the camera answered
   const sig = new Signaling();
   const state = {
     muted: false,
