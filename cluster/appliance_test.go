@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
 )
@@ -63,6 +66,9 @@ func TestTwoAppliances(t *testing.T) {
 	app1 := apptest.Start(t, applianceConfig(ns.url(), "one"))
 	app2 := apptest.Start(t, applianceConfig(ns.url(), "two"))
 	n1, n2 := applianceNode(t, app1, "one"), applianceNode(t, app2, "two")
+	if body := readyBody(t, app1.HTTPURL); !strings.Contains(body, "cluster: connected") {
+		t.Fatalf("/readyz does not report the cluster: %q", body)
+	}
 
 	a := n1.dial(t)
 	ja := a.join("", "Ada")
@@ -113,5 +119,25 @@ func TestTwoAppliances(t *testing.T) {
 	b2.send(msg{"type": "candidate", "to": a.id, "candidate": msg{"candidate": "back"}})
 	if m := a.expect("candidate"); m.str("from") != b.id {
 		t.Fatalf("Ada saw %v, want Bob's candidate (and no peer-left)", m)
+	}
+}
+
+// readyBody polls /readyz until it answers 200 and returns its body.
+func readyBody(t *testing.T, base string) string {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return string(body)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not ready within %s", waitLimit)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -86,7 +86,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(metrics.Sources{
-			TURN: a.turn, Signaling: a.sig, SelfTest: a.health.state,
+			TURN: a.turn, Signaling: a.sig, Cluster: a.clu, SelfTest: a.health.state,
 		}))
 		a.mountHealth(mux)
 		a.metricsSrv = a.newHTTPServer(mux)

@@ -157,5 +157,11 @@ func (a *App) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, why, http.StatusServiceUnavailable)
 		return
 	}
+	// A NATS outage leaves the node serving its local rooms: still ready,
+	// but said here (and in streamsync_cluster_connected).
+	if a.clu != nil {
+		_, detail := a.clu.Healthy()
+		why += "\n" + detail
+	}
 	_, _ = w.Write([]byte(why + "\n"))
 }

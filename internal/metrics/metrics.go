@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamsync/streamsync/cluster"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -18,6 +19,8 @@ import (
 type Sources struct {
 	TURN      *turnserver.Server
 	Signaling *signaling.Server
+	// Cluster is the NATS room registry, nil on a single node.
+	Cluster *cluster.Registry
 	// SelfTest reports the relay self-test: whether the last run passed and
 	// the Unix time of the last pass (0 if none).
 	SelfTest func() (ok bool, lastPass float64)
@@ -59,6 +62,12 @@ var (
 	descResumes     = desc("signaling_resumes_total", "Resume attempts.", "result")
 	descRefreshes   = desc("signaling_ice_refreshes_total", "ICE server lists pushed before expiry.")
 
+	descClusterConnected = desc("cluster_connected", "1 while NATS is reachable (cluster mode).")
+	descClusterNodes     = desc("cluster_nodes_alive", "Other nodes heard from recently.")
+	descClusterUnsynced  = desc("cluster_unsynced_rooms", "Rooms changed during a NATS outage, not yet written back.")
+	descClusterMessages  = desc("cluster_messages_total", "Signaling messages crossing nodes.", "kind")
+	descClusterReconnect = desc("cluster_nats_reconnects_total", "Reconnections to NATS.")
+
 	descSelfTestOK   = desc("selftest_ok", "1 when the last relay self-test passed.")
 	descSelfTestLast = desc("selftest_last_pass_timestamp_seconds", "Unix time of the last passing relay self-test.")
 )
@@ -73,6 +82,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Signaling != nil {
 		collectSignaling(ch, c.src.Signaling.Stats())
+	}
+	if c.src.Cluster != nil {
+		collectCluster(ch, c.src.Cluster.Status())
 	}
 	if c.src.SelfTest != nil {
 		ok, last := c.src.SelfTest()
@@ -123,6 +135,17 @@ func collectSignaling(ch chan<- prometheus.Metric, s signaling.Stats) {
 	counter(ch, descResumes, uint64(s.ResumesFailed), "failed")
 	counter(ch, descResumes, uint64(s.ResumeOverflows), "overflow")
 	counter(ch, descRefreshes, uint64(s.ICERefreshes))
+}
+
+func collectCluster(ch chan<- prometheus.Metric, s cluster.Status) {
+	gauge(ch, descClusterConnected, b2f(s.Connected))
+	gauge(ch, descClusterNodes, float64(len(s.Nodes)))
+	gauge(ch, descClusterUnsynced, float64(s.Unsynced))
+	counter(ch, descClusterMessages, uint64(s.RemoteSends), "sent")
+	counter(ch, descClusterMessages, uint64(s.Received), "received")
+	counter(ch, descClusterMessages, uint64(s.Forwarded), "forwarded")
+	counter(ch, descClusterMessages, uint64(s.Held), "held")
+	counter(ch, descClusterReconnect, s.Reconnects)
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
