@@ -72,6 +72,8 @@ type Appliance struct {
 	HTTPSURL     string
 	TURNTLSAddr  string
 	RedirectAddr string
+	// MetricsAddr is the metrics listener ("" if off).
+	MetricsAddr string
 	// ConfigPath is the config file the process runs on.
 	ConfigPath string
 
@@ -93,6 +95,11 @@ func Start(t testing.TB, configTOML string) *Appliance {
 type Options struct {
 	// Env is added to the process's environment ("KEY=value").
 	Env []string
+	// Wrapper is a command prefix the binary runs under, e.g.
+	// {"ip", "netns", "exec", "NS"} to run it in a network namespace. The
+	// wrapper must exec the binary (so signals reach it) and pass its
+	// arguments through.
+	Wrapper []string
 }
 
 // StartWith is Start with options.
@@ -105,7 +112,8 @@ func StartWith(t testing.TB, configTOML string, opts Options) *Appliance {
 	}
 	a := &Appliance{ConfigPath: path, logs: &syncBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
-	a.cmd = exec.Command(bin, "serve", "-config", path)
+	args := append(append([]string{}, opts.Wrapper...), bin, "serve", "-config", path)
+	a.cmd = exec.Command(args[0], args[1:]...)
 	a.cmd.Env = append(os.Environ(), opts.Env...)
 	a.cmd.Stdout = a.logs
 	a.cmd.Stderr = io.MultiWriter(a.logs, pw)
@@ -172,6 +180,8 @@ func (a *Appliance) readAddrs(r io.Reader, ready chan<- error) {
 			a.HTTPSURL = "https://" + line.Addr
 		case "redirect":
 			a.RedirectAddr = line.Addr
+		case "metrics":
+			a.MetricsAddr = line.Addr
 		case "http":
 			a.HTTPURL = "http://" + line.Addr
 			ready <- nil
