@@ -131,8 +131,24 @@ func (c *conn) readLoop() {
 			c.sendError(nil, "", perr(codeBadMessage, "only text frames are accepted"))
 			continue
 		}
-		c.handle(data)
+		if code, err := checkFrame(data); err != nil {
+			if code != 0 {
+				c.srv.stats.badFrames.Add(1)
+				c.log().Info("bad frame, closing", "err", err)
+				c.stop(code, err.Error())
+				continue
+			}
+			c.sendError(nil, "", err)
+			continue
+		}
+		c.handleContained(data)
 	}
+}
+
+// handleContained runs handle, containing a panic to this connection.
+func (c *conn) handleContained(data []byte) {
+	defer c.contain("handle")
+	c.handle(data)
 }
 
 func (c *conn) readFailed(err error) {

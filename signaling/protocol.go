@@ -54,6 +54,7 @@ const (
 const (
 	closeNormal    = 1000
 	closeGoingAway = 1001
+	closeBadData   = 1007 // RFC 6455 §7.4.1: e.g. a text frame not in UTF-8
 	closePolicy    = 1008
 	closeTooBig    = 1009
 	closeInternal  = 1011

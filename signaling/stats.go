@@ -21,6 +21,8 @@ type counters struct {
 	resumeOverflows atomic.Int64
 	iceRefreshes    atomic.Int64
 	mintErrors      atomic.Int64
+	badFrames       atomic.Int64
+	panics          atomic.Int64
 }
 
 // otherType counts messages whose type is unknown.
@@ -77,6 +79,8 @@ type Stats struct {
 	ResumeOverflows int64 // held sessions given up for a full queue
 	ICERefreshes    int64 // ice-servers pushed before expiry
 	MintErrors      int64 // failures of the ICE minter
+	BadFrames       int64 // connections closed for a frame not in UTF-8 (1007)
+	Panics          int64 // panics contained to one connection (closed 1011)
 }
 
 // Stats returns a snapshot for metrics and health checks.
@@ -99,6 +103,8 @@ func (s *Server) Stats() Stats {
 		ResumeOverflows: c.resumeOverflows.Load(),
 		ICERefreshes:    c.iceRefreshes.Load(),
 		MintErrors:      c.mintErrors.Load(),
+		BadFrames:       c.badFrames.Load(),
+		Panics:          c.panics.Load(),
 	}
 	st.Rooms, st.Peers = s.reg.Counts()
 	for t, n := range c.messages {

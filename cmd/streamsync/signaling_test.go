@@ -236,3 +236,44 @@ func allocateExpectFailure(t *testing.T, addr, user, pass string) {
 		t.Fatalf("allocation with %s succeeded, want a refusal", user)
 	}
 }
+
+// TestSlowHeadersCut: a client that never finishes its request headers is
+// cut after http.read_header_timeout, while others are served.
+func TestSlowHeadersCut(t *testing.T) {
+	app := apptest.Start(t, `
+[http]
+listen = "127.0.0.1:0"
+read_header_timeout = "1s"
+[turn]
+listen_udp = ["127.0.0.1:0"]
+listen_tcp = []
+relay_bind = "127.0.0.1"
+secrets = ["slow-headers-secret-0123456"]
+[metrics]
+listen = ""
+selftest_interval = "0s"
+`)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(app.HTTPURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("a request with unfinished headers was still open after 15s")
+			}
+			break // closed by the server
+		}
+	}
+	resp, err := http.Get(app.HTTPURL + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a normal request after the slow one: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

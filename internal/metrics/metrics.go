@@ -127,6 +127,8 @@ func collectSignaling(ch chan<- prometheus.Metric, s signaling.Stats) {
 	counter(ch, descClosed, uint64(s.RateLimited), "rate_limited")
 	counter(ch, descClosed, uint64(s.TooBig), "message_too_big")
 	counter(ch, descClosed, uint64(s.JoinTimeouts), "join_timeout")
+	counter(ch, descClosed, uint64(s.BadFrames), "bad_frame")
+	counter(ch, descClosed, uint64(s.Panics), "panic")
 	counter(ch, descRejected, uint64(s.RejectedOrigin), "origin")
 	counter(ch, descRejected, uint64(s.RejectedIP), "connections_per_ip")
 	counter(ch, descRejected, uint64(s.JoinsLimited), "join_rate")
