@@ -51,7 +51,14 @@ max_peers_per_room = 2`})
 		bob.joinByLink(link, false) // joining needs no password
 		alice.waitFor("room full shown", `/meeting is full: 2 of 2/.test(document.getElementById('call-notice').textContent)`, mediaWait)
 		carol := b.newParticipant(t, "Carol")
-		carol.do("open invite link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#join-button")))
+		// Carol pastes the link into the landing page's Join field.
+		carol.do("paste link on landing",
+			chromedp.Navigate(capped.HTTPURL+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#join-code")),
+			chromedp.SetValue(chromedp.CSS("#join-code"), " "+link+" "),
+			chromedp.Click(chromedp.CSS("#join-form button")),
+			chromedp.WaitVisible(chromedp.CSS("#join-button")),
+		)
 		carol.waitFor("preview", `document.getElementById('preview').srcObject !== null`, joinWait)
 		carol.do("join", chromedp.Click(chromedp.CSS("#join-button")))
 		carol.waitFor("room full said", `document.getElementById('join-error').textContent === 'This meeting is full. It holds at most 2 people.'`, joinWait)

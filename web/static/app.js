@@ -110,6 +110,7 @@ async function enterPrejoin(room) {
 }
 
 async function openPreview() {
+  if (ui.stream) for (const t of ui.stream.getTracks()) t.stop();
   const { stream, warning } = await openLocalMedia();
   ui.stream = stream;
   $('media-warning').hidden = !warning;

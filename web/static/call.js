@@ -122,7 +122,7 @@ export class Call extends EventTarget {
    */
   addPeer(p, newcomer) {
     if (this.peers.has(p.id)) { this.updateInfo(p.id, p); return; }
-    const peer = new Peer({ peerID: p.id, polite: !newcomer, config: this.config() });
+    const peer = new Peer({ peerID: p.id, polite: !newcomer, waitForOffer: !newcomer, config: this.config() });
     const info = { id: p.id, name: cleanName(p.name), state: { ...(p.state || {}) } };
     this.peers.set(p.id, { peer, info });
     peer.addEventListener('signal', (e) => {

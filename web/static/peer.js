@@ -9,18 +9,32 @@
 
 const DISCONNECTED_GRACE_MS = 4000;
 const RESTART_BACKOFF_MS = 5000;
+const FIRST_OFFER_WAIT_MS = 5000;
+// A connection still not connected this long after the last offer or
+// answer is restarted: a lost candidate or a browser that stopped
+// gathering after a rollback must not leave a black tile for good.
+const STUCK_MS = 12000;
 
 export class Peer extends EventTarget {
   /**
    * @param {object} o
    * @param {string} o.peerID the other side's peer id
    * @param {boolean} o.polite whether we yield on an offer collision
+   * @param {boolean} o.waitForOffer hold our first offer until the other side's
+   *   arrives (or a few seconds pass): the side already in the room lets the
+   *   newcomer offer first, as docs/protocol.md recommends, so a call starts
+   *   without an offer collision
    * @param {RTCConfiguration} o.config iceServers and iceTransportPolicy
    */
-  constructor({ peerID, polite, config }) {
+  constructor({ peerID, polite, config, waitForOffer = false }) {
     super();
     this.id = peerID;
     this.polite = !!polite;
+    this.awaitingOffer = !!waitForOffer;
+    this.deferred = false; // negotiation held back while awaitingOffer
+    if (this.awaitingOffer) {
+      this.offerTimer = setTimeout(() => this.endWait(), FIRST_OFFER_WAIT_MS);
+    }
     this.pc = new RTCPeerConnection(config);
     this.policy = config.iceTransportPolicy || 'all';
     this.makingOffer = false;
@@ -62,10 +76,15 @@ export class Peer extends EventTarget {
 
   async negotiate() {
     if (this.closed) return;
+    if (this.awaitingOffer) {
+      this.deferred = true;
+      return;
+    }
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
       this.emit('signal', { description: this.pc.localDescription.toJSON() });
+      this.watch();
     } catch (err) {
       console.warn('peer', this.id, 'offer failed', err);
     } finally {
@@ -99,7 +118,9 @@ export class Peer extends EventTarget {
       if (description.type === 'offer') {
         await pc.setLocalDescription();
         this.emit('signal', { description: pc.localDescription.toJSON() });
+        if (this.awaitingOffer) this.endWait();
       }
+      this.watch();
       const queued = this.pending.splice(0);
       for (const c of queued) await this.addCandidate(c);
     } else if (candidate) {
@@ -117,6 +138,29 @@ export class Peer extends EventTarget {
     } catch (err) {
       // Candidates of an offer we ignored are expected to fail.
       if (!this.ignoreOffer) console.warn('peer', this.id, 'candidate failed', err);
+    }
+  }
+
+  /** Arms the stuck-connection watchdog. */
+  watch() {
+    clearTimeout(this.stuckTimer);
+    this.stuckTimer = setTimeout(() => {
+      const st = this.pc.connectionState;
+      if (st === 'new' || st === 'connecting') {
+        this.lastRestart = 0;
+        this.restart('not connected after ' + STUCK_MS / 1000 + ' s');
+      }
+    }, STUCK_MS);
+  }
+
+  /** Stops holding our offer back; offers now if we had something to say. */
+  endWait() {
+    clearTimeout(this.offerTimer);
+    if (!this.awaitingOffer) return;
+    this.awaitingOffer = false;
+    if (this.deferred) {
+      this.deferred = false;
+      this.negotiate();
     }
   }
 
@@ -205,6 +249,8 @@ export class Peer extends EventTarget {
     this.closed = true;
     clearTimeout(this.disconnectTimer);
     clearTimeout(this.restartTimer);
+    clearTimeout(this.offerTimer);
+    clearTimeout(this.stuckTimer);
     this.pc.close();
     this.emit('closed');
   }

@@ -164,6 +164,16 @@ export class Signaling extends EventTarget {
           this.failJoin(new SignalingError(m.code, m.message));
           return;
         }
+        if (!this.pendingJoin && m.refType === 'join' && this.status !== 'connected') {
+          // Rejoining after a failed resume did not work either: give up.
+          const why = {
+            'room-not-found': 'The meeting ended while you were disconnected.',
+            'room-full': 'The meeting filled up while you were disconnected.',
+          }[m.code] || `Could not get back into the meeting (${m.message || m.code}).`;
+          if (this.ws) this.ws.close(1000);
+          this.stop(why);
+          return;
+        }
         break;
     }
     this.emit('message', m);
