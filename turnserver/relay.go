@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ var errNoRelayPort = errors.New("no free relay port in range")
 // sockets within the configured port range and wraps each so that the
 // policy in force is applied where the socket writes.
 type relayGenerator struct {
+	fast       *fastPath  // nil: no channel fast path
 	bind       netip.Addr // local IP relay sockets bind to
 	advertised net.IP     // relay IP told to clients
 	minPort    int
@@ -64,7 +66,10 @@ func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.A
 	}
 	cfg := &g.state.Load().cfg
 	setBuffers(pc, *cfg)
-	rc := &relayConn{UDPConn: pc, gen: g}
+	rc := &relayConn{UDPConn: pc, gen: g, port: port}
+	if g.fast != nil {
+		g.fast.addRelay(port, rc)
+	}
 	if bw := cfg.AllocationBandwidth; bw > 0 {
 		rc.out = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
 		rc.in = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
@@ -91,6 +96,22 @@ type relayConn struct {
 
 	verdict atomic.Pointer[peerVerdict] // the last peer written to
 	from    atomic.Pointer[peerAddr]    // the last peer read from
+
+	port  int
+	table atomic.Pointer[channelTable] // fast path routes; nil for none
+	buf   []byte                       // ReadFrom's, room for a ChannelData header
+}
+
+// relayReadSize is what pion reads a relayed datagram into (its rtpMTU).
+const relayReadSize = 1600
+
+// Close closes the socket and forgets its fast path routes.
+func (c *relayConn) Close() error {
+	c.table.Store(nil)
+	if c.gen.fast != nil {
+		c.gen.fast.removeRelay(c.port, c)
+	}
+	return c.UDPConn.Close()
 }
 
 // peerVerdict is the policy's answer for one peer address under one
@@ -151,12 +172,18 @@ func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict
 }
 
 // ReadFrom reads a datagram from a peer, dropping what exceeds the
-// allocation's bandwidth cap.
+// allocation's bandwidth cap. A datagram from a peer the client has bound
+// a channel to is sent to the client as ChannelData right here (see
+// fastPath); pion gets the others, to send as Data indications.
+// ReadFrom must have a single caller (pion's read loop of the allocation).
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.buf == nil {
+		c.buf = make([]byte, channelDataHeader+relayReadSize)
+	}
 	for {
-		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
+		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(c.buf[channelDataHeader:])
 		if err != nil {
-			return n, nil, err
+			return 0, nil, err
 		}
 		if c.in != nil && !c.in.AllowN(time.Now(), n) {
 			c.gen.stats.RelayDropsBandwidth.Add(1)
@@ -164,6 +191,15 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		c.gen.stats.PeerBytesIn.Add(uint64(n))
 		c.gen.stats.PeerPacketsIn.Add(1)
+		if t := c.table.Load(); t != nil && n < relayReadSize {
+			if r := t.byPeer[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; r != nil {
+				binary.BigEndian.PutUint16(c.buf[0:2], r.number)
+				binary.BigEndian.PutUint16(c.buf[2:4], uint16(n))
+				_, _ = t.out.WriteToUDPAddrPort(c.buf[:channelDataHeader+n], t.client)
+				continue
+			}
+		}
+		n = copy(p, c.buf[channelDataHeader:channelDataHeader+n])
 		last := c.from.Load()
 		if last == nil || last.ap != ap {
 			last = &peerAddr{ap: ap, addr: net.UDPAddrFromAddrPort(ap)}

@@ -27,6 +27,7 @@ type Server struct {
 	caps   *allocationCaps
 	stats  Stats
 	pion   *turn.Server
+	fast   *fastPath // the ChannelData fast path of UDP clients
 
 	udp        []net.PacketConn // udp_sockets per listen_udp address
 	udpAddrs   []net.Addr       // one per listen_udp address
@@ -66,6 +67,7 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		keys:   newKeyCache(),
 		unauth: newIPLimiter(),
 		caps:   newAllocationCaps(),
+		fast:   newFastPath(),
 	}
 	advertised, err := advertisedIP(cfg)
 	if err != nil {
@@ -87,6 +89,7 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		return nil, err
 	}
 	gen := &relayGenerator{
+		fast:       s.fast,
 		bind:       netip.MustParseAddr(cfg.RelayBind),
 		advertised: net.IP(advertised.AsSlice()),
 		minPort:    cfg.RelayPortMin,
@@ -99,7 +102,7 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		Realm:         cfg.Realm,
 		AuthHandler:   s.authenticate,
 		QuotaHandler:  s.quota,
-		EventHandler:  s.events(),
+		EventHandler:  s.fast.events(s.events()),
 	}
 	for _, pc := range s.udp {
 		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
@@ -163,7 +166,10 @@ func (s *Server) listen(cfg Config, opts Options) error {
 			return err
 		}
 		for _, pc := range group {
-			s.udp = append(s.udp, &inspectedPacketConn{PacketConn: newClientConn(pc), in: in})
+			s.udp = append(s.udp, &inspectedPacketConn{PacketConn: newClientConn(pc, s.fast), in: in})
+		}
+		if ap, ok := udpAddrPort(group[0].LocalAddr()); ok {
+			s.fast.listeners[ap] = group[0]
 		}
 		s.udpAddrs = append(s.udpAddrs, group[0].LocalAddr())
 	}

@@ -92,38 +92,50 @@ func warnBufferCaps(log *slog.Logger, cfg Config) {
 	check("udp_send_buffer", cfg.UDPSendBuffer, "wmem_max")
 }
 
-// clientConn is a client-facing UDP socket whose ReadFrom does not
+// clientConn is a client-facing UDP socket. Its ReadFrom does not
 // allocate: it reads a netip.AddrPort and returns a *net.UDPAddr shared by
 // every datagram of that client (pion needs a net.Addr and never changes
-// it). ReadFrom must have a single caller, which pion's one read loop per
-// socket is; the cache is bounded.
+// it). It also takes ChannelData of bound channels off pion's hands (see
+// fastPath). ReadFrom must have a single caller, which pion's one read loop
+// per socket is; the cache is bounded.
 type clientConn struct {
 	*net.UDPConn
-	addrs map[netip.AddrPort]*net.UDPAddr // owned by the reader
+	local   netip.AddrPort
+	fast    *fastPath
+	clients map[netip.AddrPort]*clientEntry // owned by the reader
 }
 
 // maxCachedClients bounds clientConn's cache; a flood of spoofed sources
 // only empties it now and then.
 const maxCachedClients = 1 << 14
 
-func newClientConn(c *net.UDPConn) *clientConn {
-	return &clientConn{UDPConn: c, addrs: make(map[netip.AddrPort]*net.UDPAddr)}
+func newClientConn(c *net.UDPConn, fast *fastPath) *clientConn {
+	local, _ := udpAddrPort(c.LocalAddr())
+	return &clientConn{UDPConn: c, local: local, fast: fast, clients: make(map[netip.AddrPort]*clientEntry)}
 }
 
-// ReadFrom reads one datagram; see clientConn.
+// ReadFrom reads the next datagram that is for pion; see clientConn.
 func (c *clientConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
-	if err != nil {
-		return n, nil, err
+	for {
+		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, nil, err
+		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		e := c.clients[ap]
+		if e == nil {
+			if len(c.clients) >= maxCachedClients {
+				clear(c.clients)
+			}
+			e = &clientEntry{ap: ap, addr: net.UDPAddrFromAddrPort(ap)}
+			c.clients[ap] = e
+		}
+		// ChannelData starts with 0b01 (RFC 8656 §12.4); a full buffer may
+		// be a truncated datagram, which pion drops.
+		if n >= channelDataHeader && n < len(p) && p[0]&0xC0 == 0x40 && c.fast != nil &&
+			c.fast.forward(p[:n], e, c.local) {
+			continue
+		}
+		return n, e.addr, nil
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if a, ok := c.addrs[ap]; ok {
-		return n, a, nil
-	}
-	if len(c.addrs) >= maxCachedClients {
-		clear(c.addrs)
-	}
-	a := net.UDPAddrFromAddrPort(ap)
-	c.addrs[ap] = a
-	return n, a, nil
 }

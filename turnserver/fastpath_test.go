@@ -1,0 +1,80 @@
+package turnserver
+
+import (
+	"testing"
+	"time"
+)
+
+// fastRoutes returns the number of allocations and channels the fast path
+// knows.
+func fastRoutes(s *Server) (allocs, channels int) {
+	s.fast.mu.Lock()
+	defer s.fast.mu.Unlock()
+	for _, rc := range s.fast.allocs {
+		if t := rc.table.Load(); t != nil {
+			channels += len(t.byNumber)
+		}
+	}
+	return len(s.fast.allocs), channels
+}
+
+// TestChannelFastPath relays over a bound channel through the sockets'
+// fast path and checks that it keeps the peer policy across reloads and
+// forgets the routes with the allocation.
+func TestChannelFastPath(t *testing.T) {
+	t.Parallel()
+	allow := func(c *Config) { c.AllowedPeerRanges = mustPrefixes("127.0.0.0/8") }
+	srv := startServer(t, allow)
+	peer := echoPeer(t, "127.1.2.4:0")
+	u, p := validCreds(t, "carol")
+	c, _ := dialClient(t, srv, "udp", u, p)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+	// pion's client binds a channel on its first writes to a peer.
+	waitFor(t, func() bool {
+		if err := roundTrip(t, relay, peer, []byte("bind")); err != nil {
+			t.Fatalf("round trip before the channel: %v", err)
+		}
+		_, ch := fastRoutes(srv)
+		return ch == 1
+	})
+	time.Sleep(50 * time.Millisecond) // let the last write's counter move
+	out := srv.Stats().PeerPacketsOut.Load()
+	for i := range 20 {
+		if err := roundTrip(t, relay, peer, []byte{byte(i), 0, 0xff}); err != nil {
+			t.Fatalf("round trip %d over the channel: %v", i, err)
+		}
+	}
+	// The counter moves just after the write, so the echo may come first.
+	waitFor(t, func() bool { return srv.Stats().PeerPacketsOut.Load()-out == 20 })
+
+	// A reload that denies loopback peers stops the channel at once.
+	cfg := testConfig()
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	drops := srv.Stats().RelayDropsPolicy.Load()
+	if _, err := relay.WriteTo([]byte("denied"), peer); err != nil {
+		t.Fatal(err)
+	}
+	if err := expectSilence(relay, 300*time.Millisecond); err != nil {
+		t.Fatalf("relayed to a peer the reloaded policy denies: %v", err)
+	}
+	if got := srv.Stats().RelayDropsPolicy.Load(); got != drops+1 {
+		t.Fatalf("policy drops %d, want %d", got, drops+1)
+	}
+	allow(&cfg)
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(t, relay, peer, []byte("allowed again")); err != nil {
+		t.Fatalf("round trip after the policy allows it again: %v", err)
+	}
+
+	if err := relay.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { a, _ := fastRoutes(srv); return a == 0 })
+}
