@@ -48,11 +48,13 @@ type allocation struct {
 	epoch   time.Time
 
 	// Written by the sender only.
-	sent atomic.Uint64
-	buf  []byte
+	sent     atomic.Uint64
+	buf      []byte
+	sentLast time.Time
 
 	// Written by the receiver only; read after the run.
 	recv     atomic.Uint64
+	lastRecv atomic.Int64 // nanoseconds since epoch of the latest echo
 	inflight atomic.Int64
 	rtt      histogram
 	record   atomic.Bool
@@ -154,10 +156,12 @@ func (a *allocation) onChannelData(b []byte) {
 		return
 	}
 	sentAt := time.Duration(binary.BigEndian.Uint64(p[8:16]))
+	now := time.Since(a.epoch)
+	a.lastRecv.Store(int64(now))
 	a.recv.Add(1)
 	a.inflight.Add(-1)
 	if a.record.Load() {
-		a.rtt.add(time.Since(a.epoch) - sentAt)
+		a.rtt.add(now - sentAt)
 	}
 	if a.wake != nil {
 		select {
@@ -175,6 +179,7 @@ func (a *allocation) send(size int) error {
 		binary.BigEndian.PutUint16(a.buf[2:4], uint16(size))
 	}
 	seq := a.sent.Add(1)
+	a.sentLast = time.Now()
 	p := a.buf[channelDataHeader:]
 	binary.BigEndian.PutUint64(p[0:8], seq)
 	binary.BigEndian.PutUint64(p[8:16], uint64(time.Since(a.epoch)))
@@ -196,3 +201,6 @@ func (a *allocation) close() {
 	_ = a.conn.Close()
 	<-a.done
 }
+
+// lastSend is when the sender last sent (sender goroutine only).
+func (a *allocation) lastSend() time.Time { return a.sentLast }

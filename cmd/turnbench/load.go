@@ -108,9 +108,15 @@ func (l *load) paced(allocs []*allocation, rate float64) {
 	}
 }
 
+// reclaimAfter is how long an allocation with a full window may hear
+// nothing back before its datagrams in flight are taken as lost. It is
+// well above any queueing delay, so that a slow relay is not flooded with
+// extra datagrams (which only lengthens its queues).
+const reclaimAfter = 300 * time.Millisecond
+
 // windowed keeps up to l.window datagrams in flight on each allocation
-// (closed loop). When nothing comes back for 20 ms the window is reopened,
-// so that lost datagrams do not stall the allocation.
+// (closed loop). An allocation whose window stays full for reclaimAfter
+// with nothing coming back gets it reopened: its datagrams were lost.
 func (l *load) windowed(allocs []*allocation, wake chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -137,7 +143,10 @@ func (l *load) windowed(allocs []*allocation, wake chan struct{}) {
 		case <-wake:
 		case <-timer.C:
 			for _, a := range allocs {
-				a.inflight.Store(0)
+				quiet := time.Since(a.epoch) - time.Duration(a.lastRecv.Load())
+				if a.inflight.Load() >= l.window && quiet > reclaimAfter && time.Since(a.lastSend()) > reclaimAfter {
+					a.inflight.Store(0)
+				}
 			}
 		}
 	}
