@@ -101,6 +101,57 @@ max_peers_per_room = 2`})
 		}
 	})
 
+	// Perfect negotiation in one page: two Peer objects wired back to back
+	// both offer at once (glare, rollback on the polite side), the first
+	// candidates overtake the first offer (queued, not lost), then both
+	// restart ICE at once. Both connect and carry media every time.
+	t.Run("PerfectNegotiation", func(t *testing.T) {
+		p := b.newParticipant(t, "Units")
+		p.do("open", chromedp.Navigate(app.HTTPURL+"/"))
+		got := eval[string](p, `(async () => {
+			const { Peer } = await import('/assets/peer.js');
+			const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+			const a = new Peer({ peerID: 'b', polite: false, config: {} });
+			const b = new Peer({ peerID: 'a', polite: true, config: {} });
+			const log = [];
+			let heldFirst = null; // a's first description, delivered after its candidates
+			const wire = (from, to, name) => from.addEventListener('signal', (e) => {
+				const m = e.detail;
+				log.push(name + (m.description ? ':' + m.description.type : ':cand'));
+				if (name === 'a' && m.description && !heldFirst) {
+					heldFirst = m;
+					setTimeout(() => to.handleSignal(heldFirst), 300);
+					return;
+				}
+				setTimeout(() => to.handleSignal(m), Math.random() * 20);
+			});
+			wire(a, b, 'a');
+			wire(b, a, 'b');
+			for (const t of media.getTracks()) { a.setTrack(t.kind, t, media); b.setTrack(t.kind, t.clone(), media); }
+			const connected = () => new Promise((resolve, reject) => {
+				const t0 = Date.now();
+				const tick = () => {
+					if (a.state === 'connected' && b.state === 'connected' &&
+					    a.remoteStream.getVideoTracks().length === 1 && b.remoteStream.getVideoTracks().length === 1) return resolve();
+					if (Date.now() - t0 > 20000) return reject(new Error('not connected: ' + a.state + '/' + b.state + ' ' + log.join(' ')));
+					setTimeout(tick, 100);
+				};
+				tick();
+			});
+			await connected();
+			const glare = log.filter((x) => x.endsWith(':offer')).length;
+			a.restart('test'); b.lastRestart = 0; b.restart('test');
+			await new Promise((r) => setTimeout(r, 500));
+			await connected();
+			const pairs = a.pc.getTransceivers().length + '/' + b.pc.getTransceivers().length;
+			a.close(); b.close();
+			return 'connected twice, offers at start: ' + (glare >= 2 ? 'both' : 'one') + ', transceivers ' + pairs;
+		})()`)
+		if got != "connected twice, offers at start: both, transceivers 2/2" {
+			t.Errorf("perfect negotiation: %s", got)
+		}
+	})
+
 	// 1. Relay forced, TURN over UDP; the suite's screenshot. Only UDP is
 	// offered: with both, ICE may settle on TCP for one side.
 	t.Run("RelayUDP", func(t *testing.T) {
@@ -143,6 +194,12 @@ max_peers_per_room = 2`})
 			p.waitPaths(1, "direct")
 			p.assertSelectedPair("host", "")
 		}
+		// Keyboard: m mutes, and the others see it.
+		alice.do("press m", chromedp.KeyEvent("m"))
+		if got := eval[string](alice, `document.getElementById('btn-mic').getAttribute('aria-pressed')`); got != "true" {
+			t.Errorf("after m: mute button aria-pressed=%s", got)
+		}
+		bob.waitFor("Alice shown muted", `[...document.querySelectorAll('#grid .tile')].some((f) => f.querySelector('.name').textContent === 'Alice' && f.querySelector('.flags').textContent.includes('muted'))`, mediaWait)
 	})
 
 	// 4-6. Three participants; chat and a file in that call; one leaves.
