@@ -53,6 +53,8 @@ type testbed struct {
 	app     *apptest.Appliance
 	caPEM   []byte // the test CA the appliance's certificate chains to
 	sites   int
+	home    *host   // behind a home NAT, made by the first scenario needing it
+	lan     []*host // two hosts on one open LAN, likewise
 }
 
 // host is a participant's machine: a namespace on a site's LAN.
