@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.stamped=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build run test test-deps vet lint fuzz bench clean
+.PHONY: all build run test test-deps vet lint fuzz fuzz-short soak bench clean
 
 all: build
 
@@ -20,9 +20,20 @@ run:
 test-deps:
 	./scripts/test-deps.sh
 
-## test: vet, then every test with the race detector (browser tests included)
+## test: vet, every test with the race detector (browser and network-namespace
+## tests included), then a short pass of every fuzz target
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	FUZZTIME=2s ./scripts/fuzz.sh
+
+## fuzz: every fuzz target for FUZZTIME (default 30s) each
+fuzz:
+	./scripts/fuzz.sh
+
+## soak: the real appliance under call churn for SOAK_DURATION (default 2m);
+## prints goroutines, descriptors and memory at start and end
+soak:
+	$(GO) test -tags soak -race -count=1 -v -timeout 60m -run TestSoak ./internal/soak
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting" >&2; exit 1; }

@@ -77,15 +77,15 @@ func (m *Mux) sort(raw net.Conn) {
 // peek reads the first plaintext bytes: one byte when it cannot start a
 // STUN message (top two bits set, RFC 8489 §5), else peekLen bytes to
 // check the magic cookie.
-func peek(tc *tls.Conn) (peeked []byte, isSTUN bool, err error) {
+func peek(r io.Reader) (peeked []byte, isSTUN bool, err error) {
 	buf := make([]byte, peekLen)
-	if _, err := io.ReadFull(tc, buf[:1]); err != nil {
+	if _, err := io.ReadFull(r, buf[:1]); err != nil {
 		return nil, false, err
 	}
 	if buf[0]&0xC0 != 0 {
 		return buf[:1], false, nil
 	}
-	if _, err := io.ReadFull(tc, buf[1:]); err != nil {
+	if _, err := io.ReadFull(r, buf[1:]); err != nil {
 		return nil, false, err
 	}
 	return buf, binary.BigEndian.Uint32(buf[4:8]) == stunMagicCookie, nil

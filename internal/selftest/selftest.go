@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -52,15 +51,24 @@ func Check(ctx context.Context, t Target, c Credentials) Result {
 	case <-done:
 	case <-ctx.Done():
 		res.Err = fmt.Errorf("%s %s: %w", t.Transport, t.Addr, ctx.Err())
-		// closers is only appended to before done; closing the sockets
-		// unblocks the pion client, then we wait for it.
-		go func() { <-done }()
+		// The round trip gives up by itself (pion's retransmission limit,
+		// read deadlines); its sockets are closed once it has.
+		go func() {
+			<-done
+			closeAll(closers)
+		}()
 		return res
 	}
-	for _, c := range closers {
-		c()
-	}
+	closeAll(closers)
 	return res
+}
+
+// closeAll runs closers last first: the allocations say goodbye (Refresh
+// with lifetime 0) before their client and socket go.
+func closeAll(closers []func()) {
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
 }
 
 func roundTrip(t Target, c Credentials, closers *[]func()) (time.Duration, error) {
@@ -75,37 +83,51 @@ func roundTrip(t Target, c Credentials, closers *[]func()) (time.Duration, error
 	ping := make([]byte, 32)
 	_, _ = rand.Read(ping)
 	start := time.Now()
-	// B admits A (CreatePermission), A sends to B's relay address.
+	// B admits A (CreatePermission), then A and B exchange the ping. A
+	// client may drop the first datagrams that arrive on a channel whose
+	// binding it is still confirming, so each leg is tried a few times.
 	if _, err := b.WriteTo([]byte("open"), a.LocalAddr()); err != nil {
 		return 0, fmt.Errorf("permission: %w", err)
 	}
-	if _, err := a.WriteTo(ping, b.LocalAddr()); err != nil {
-		return 0, fmt.Errorf("send: %w", err)
-	}
-	got, from, err := readOne(b)
-	if err != nil {
+	if err := relayLeg(a, b, ping); err != nil {
 		return 0, fmt.Errorf("relay %s -> %s: %w", a.LocalAddr(), b.LocalAddr(), err)
 	}
-	if !bytes.Equal(got, ping) || from.String() != a.LocalAddr().String() {
-		return 0, errors.New("relayed datagram arrived altered or from the wrong address")
+	if err := relayLeg(b, a, ping); err != nil {
+		return 0, fmt.Errorf("relay %s -> %s: %w", b.LocalAddr(), a.LocalAddr(), err)
 	}
-	if _, err := b.WriteTo(ping, a.LocalAddr()); err != nil {
-		return 0, fmt.Errorf("send back: %w", err)
-	}
-	for {
-		back, _, err := readOne(a)
-		if err != nil {
-			return 0, fmt.Errorf("relay %s -> %s: %w", b.LocalAddr(), a.LocalAddr(), err)
+	return time.Since(start), nil
+}
+
+// relayLeg sends ping from one relay address to the other until it
+// arrives intact, at most legTries times.
+func relayLeg(from, to net.PacketConn, ping []byte) error {
+	const legTries = 5
+	var err error
+	for range legTries {
+		if _, err = from.WriteTo(ping, to.LocalAddr()); err != nil {
+			return fmt.Errorf("send: %w", err)
 		}
-		if bytes.Equal(back, ping) { // skip B's "open"
-			return time.Since(start), nil
+		var got []byte
+		var src net.Addr
+		for {
+			got, src, err = readOne(to)
+			if err != nil || bytes.Equal(got, ping) {
+				break // a timeout retries; anything else ("open") is skipped
+			}
+		}
+		if err == nil {
+			if src.String() != from.LocalAddr().String() {
+				return fmt.Errorf("datagram arrived from %s, want %s", src, from.LocalAddr())
+			}
+			return nil
 		}
 	}
+	return err
 }
 
 func readOne(pc net.PacketConn) ([]byte, net.Addr, error) {
 	buf := make([]byte, 1500)
-	_ = pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = pc.SetReadDeadline(time.Now().Add(time.Second))
 	n, from, err := pc.ReadFrom(buf)
 	return buf[:n], from, err
 }
