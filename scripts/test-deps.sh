@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, only where missing:
-# Debian's chromium (browser end-to-end tests) and iproute2/nftables
-# (network-namespace tests). Go modules come through `go mod download`.
+# Debian's chromium (browser end-to-end tests), iproute2/nftables and
+# libnss3-tools (network-namespace tests). Go modules come through `go mod download`.
 # Safe to run again; does nothing when everything is present.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools) # the network tests' browsers trust a test CA
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 
 if ((${#need[@]})); then
