@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -68,11 +69,20 @@ type inspector struct {
 // Binding answer is larger than the request, so unlimited answers make a
 // reflector: coturn's unauthorized-ratelimit), enforces the channel cap,
 // and finds which secret verifies an authenticated request.
-func (in inspector) message(b []byte, src net.Addr, datagram bool) bool {
+func (in inspector) message(b []byte, src net.Addr, datagram bool) (keep bool) {
 	isRequest, method, integrity := stunRequest(b)
 	if !isRequest {
 		return true
 	}
+	defer func() {
+		// This runs on pion's read loop: a panic here would end the
+		// process. Contain it to the one request, which is dropped.
+		if r := recover(); r != nil {
+			in.srv.stats.Panics.Add(1)
+			in.srv.log.Error("panic while inspecting a request", "remote", src.String(), "panic", fmt.Sprint(r))
+			keep = false
+		}
+	}()
 	st := in.srv.state.Load()
 	if datagram && !integrity {
 		if !in.srv.unauth.allow(addrIP(src), st.cfg.UnauthenticatedRate, st.cfg.UnauthenticatedBurst, time.Now()) {

@@ -23,6 +23,8 @@ type Stats struct {
 	RelayDropsPolicy       atomic.Uint64 // datagrams dropped: own address outside the relay port range
 	RelayDropsBandwidth    atomic.Uint64 // datagrams dropped by allocation_bandwidth
 
+	Panics atomic.Uint64 // panics contained while inspecting a request
+
 	PeerBytesOut   atomic.Uint64 // bytes relayed to peers
 	PeerPacketsOut atomic.Uint64 // datagrams relayed to peers
 	PeerBytesIn    atomic.Uint64 // bytes received from peers

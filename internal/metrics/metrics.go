@@ -52,6 +52,9 @@ var (
 	descRelayBytes       = desc("turn_relayed_bytes_total", "Bytes relayed between allocations and peers.", "direction")
 	descRelayPackets     = desc("turn_relayed_packets_total", "Datagrams relayed between allocations and peers.", "direction")
 
+	descUnauthDropped = desc("turn_unauthenticated_dropped_total", "Unauthenticated UDP requests dropped by the per-IP rate.")
+	descTURNPanics    = desc("turn_panics_total", "Panics contained while inspecting a TURN request.")
+
 	descConnections = desc("signaling_connections", "Open signaling WebSockets.")
 	descRooms       = desc("signaling_rooms", "Rooms held.")
 	descPeers       = desc("signaling_peers", "Peers in rooms, including those awaiting resume.")
@@ -107,6 +110,10 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descPermDenials, s.PermissionDenials.Load(), turnserver.ReasonDeniedRange)
 	counter(ch, descRelayDrops, s.RelayDropsPolicy.Load(), "own_address_port")
 	counter(ch, descRelayDrops, s.RelayDropsBandwidth.Load(), "bandwidth")
+	counter(ch, descPermDenials, s.PermissionCapHits.Load(), "permission_cap")
+	counter(ch, descPermDenials, s.ChannelCapRejections.Load(), "channel_cap")
+	counter(ch, descUnauthDropped, s.UnauthenticatedDropped.Load())
+	counter(ch, descTURNPanics, s.Panics.Load())
 	counter(ch, descRelayBytes, s.PeerBytesOut.Load(), "to_peer")
 	counter(ch, descRelayBytes, s.PeerBytesIn.Load(), "from_peer")
 	counter(ch, descRelayPackets, s.PeerPacketsOut.Load(), "to_peer")
