@@ -228,6 +228,10 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	_ = app.Signal(syscall.SIGHUP)
 	app.WaitLog(t, "relay_port_min: changing it needs a restart", 1, 10*time.Second)
 
+	app.WriteConfig(t, cfg+"\n[signaling]\nmax_peers_per_room = 3\n")
+	_ = app.Signal(syscall.SIGHUP)
+	app.WaitLog(t, "signaling: changing it needs a restart", 1, 10*time.Second)
+
 	allocate(t, "udp", turnAddr, nu, np) // still serving with the reloaded config
 	ws.send(map[string]any{"type": "ping", "id": 2})
 	ws.nextOf("pong")

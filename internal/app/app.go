@@ -241,6 +241,12 @@ func (a *App) Reload(cfg config.Config) error {
 	if cfg.Metrics != a.cfg.Metrics {
 		return errors.New("metrics: changing it needs a restart")
 	}
+	if !reflect.DeepEqual(cfg.Signaling, a.cfg.Signaling) {
+		return errors.New("signaling: changing it needs a restart")
+	}
+	if !reflect.DeepEqual(cfg.Cluster, a.cfg.Cluster) {
+		return errors.New("cluster: changing it needs a restart")
+	}
 	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
 		return errors.New("tls: changing it needs a restart (replaced certificate files are picked up without one)")
 	}
