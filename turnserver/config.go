@@ -126,9 +126,6 @@ func (c Config) Validate() error {
 	if c.Realm == "" || strings.ContainsAny(c.Realm, "\"\\\n") {
 		bad("realm", "must be non-empty and plain text (got %q)", c.Realm)
 	}
-	if len(c.ListenUDP) == 0 && len(c.ListenTCP) == 0 {
-		bad("listen_udp", "at least one of listen_udp and listen_tcp must be set")
-	}
 	for i, a := range c.ListenUDP {
 		if err := checkHostPort(a); err != nil {
 			bad(fmt.Sprintf("listen_udp[%d]", i), "%v (got %q)", err, a)

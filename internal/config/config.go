@@ -117,7 +117,19 @@ func (c Config) Validate() error {
 	add("cluster", c.Cluster.Validate())
 	add("tls", c.TLS.Validate())
 	add("log", c.Log.Validate())
+	if !c.hasTURNListener() {
+		errs = append(errs, errors.New("turn.listen_udp: no TURN listener: set listen_udp or listen_tcp, or [tls] for TURN over TLS"))
+	}
 	return errors.Join(errs...)
+}
+
+// hasTURNListener reports whether the relay would listen anywhere: UDP,
+// TCP, or TLS (its own ports or the HTTPS port) when [tls] is on.
+func (c Config) hasTURNListener() bool {
+	if len(c.TURN.ListenUDP) > 0 || len(c.TURN.ListenTCP) > 0 {
+		return true
+	}
+	return c.TLS.Enabled() && (len(c.TURN.ListenTLS) > 0 || c.TLS.TURNOnHTTPSPort)
 }
 
 // LoadSecrets reads the secrets that *_file keys name.

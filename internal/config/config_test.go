@@ -76,6 +76,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"line 3", "relay_port_min"}},
 		{"syntax", "[turn\n", []string{"line ", "table name"}},
 		{"bad duration", "[turn]\ncredential_ttl = \"soon\"\n", []string{"line 2", "credential_ttl"}},
+		{"no TURN listener", "[turn]\nlisten_udp = []\nlisten_tcp = []\n", []string{"turn.listen_udp: no TURN listener"}},
 		{"bad cidr", "[turn]\nallowed_peer_ranges = [\"10.0.0.0/33\"]\n", []string{"line 2", "allowed_peer_ranges"}},
 		{"every invalid value", "[http]\nlisten = \"nowhere\"\n[turn]\nrelay_port_min = 50000\nrelay_port_max = 40000\nmax_allocations = 0\n[signaling]\nmax_peers_per_room = 1\n[log]\nlevel = \"loud\"\n",
 			[]string{

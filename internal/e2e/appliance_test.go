@@ -56,7 +56,13 @@ listen = ""
 // prints its log when the test fails.
 func startAppliance(t testing.TB, o applianceOpts) *apptest.Appliance {
 	t.Helper()
-	a := apptest.Start(t, applianceConfig(o))
+	return startApplianceConfig(t, applianceConfig(o))
+}
+
+// startApplianceConfig is startAppliance with the whole TOML given.
+func startApplianceConfig(t testing.TB, cfg string) *apptest.Appliance {
+	t.Helper()
+	a := apptest.Start(t, cfg)
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs := a.Logs()

@@ -76,11 +76,12 @@ func launchFlags(fakeUI bool) []chromedp.ExecAllocatorOption {
 }
 
 // launchBrowser starts chromium; fakeUI answers every camera and
-// microphone prompt with "allow".
-func launchBrowser(t testing.TB, fakeUI bool) *browserProc {
+// microphone prompt with "allow"; extra adds switches.
+func launchBrowser(t testing.TB, fakeUI bool, extra ...chromedp.ExecAllocatorOption) *browserProc {
 	t.Helper()
 	exe := chromiumPath(t)
 	opts := append(launchFlags(fakeUI), chromedp.ExecPath(exe), chromedp.UserDataDir(t.TempDir()))
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	if err := chromedp.Do(bctx); err != nil {
