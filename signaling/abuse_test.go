@@ -146,7 +146,17 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 				}
 			}
 			waitUntil(t, "the stalled reader to be cut", func() bool { return ts.srv.Stats().SlowClients > 0 })
-			writer.alive()
+			// The writer lives on (it may first hear that the reader left).
+			writer.send(msg{"type": "ping"})
+			for {
+				m, err := writer.next()
+				if err != nil {
+					t.Fatalf("writer after the stalled reader was cut: %v", err)
+				}
+				if m.str("type") == "pong" {
+					break
+				}
+			}
 		}},
 	}
 	for _, at := range attacks {
