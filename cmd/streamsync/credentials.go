@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,12 +21,11 @@ func cmdCredentials(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		printProblems(stderr, err)
-		return 1
+	cfg, code := loadWithSecret("credentials", *path, stderr)
+	if code != 0 {
+		return code
 	}
-	if err := checkCredentialArgs(cfg, *user, *ttl); err != nil {
+	if err := checkCredentialArgs(*user, *ttl); err != nil {
 		fmt.Fprintln(stderr, "credentials:", err)
 		return 2
 	}
@@ -46,10 +44,24 @@ func cmdCredentials(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func checkCredentialArgs(cfg config.Config, user string, ttl time.Duration) error {
+// loadWithSecret loads the config of a running server for a command that
+// mints credentials for it, which needs its secret: a server without one
+// in its config uses a random secret nobody else can know.
+func loadWithSecret(cmd, path string, stderr io.Writer) (config.Config, int) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printProblems(stderr, err)
+		return cfg, 1
+	}
+	if len(cfg.TURN.Secrets) == 0 {
+		fmt.Fprintf(stderr, "%s: the config sets no turn.secrets (nor turn.secret_file); the running server's random secret cannot be known\n", cmd)
+		return cfg, 2
+	}
+	return cfg, 0
+}
+
+func checkCredentialArgs(user string, ttl time.Duration) error {
 	switch {
-	case len(cfg.TURN.Secrets) == 0:
-		return errors.New("the config sets no turn.secrets (nor turn.secret_file): a running server would use a random secret these credentials cannot match")
 	case strings.ContainsRune(user, ':'):
 		return fmt.Errorf("-user must not contain ':' (got %q)", user)
 	case ttl < time.Minute || ttl > 7*24*time.Hour:

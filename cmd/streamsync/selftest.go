@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/app"
-	"github.com/streamsync/streamsync/internal/config"
 	"github.com/streamsync/streamsync/internal/selftest"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -26,14 +25,9 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		printProblems(stderr, err)
-		return 1
-	}
-	if len(cfg.TURN.Secrets) == 0 {
-		fmt.Fprintln(stderr, "selftest: the config sets no turn.secrets (nor turn.secret_file); the server's random secret cannot be known")
-		return 2
+	cfg, code := loadWithSecret("selftest", *path, stderr)
+	if code != 0 {
+		return code
 	}
 	username, password, _, err := turnserver.MintREST(cfg.TURN.Secrets[0], "selftest", time.Now(), 10*time.Minute)
 	if err != nil {
