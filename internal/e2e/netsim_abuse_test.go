@@ -8,7 +8,6 @@ import (
 
 	"github.com/pion/turn/v4"
 
-	"github.com/streamsync/streamsync/internal/netsim"
 	"github.com/streamsync/streamsync/turnserver"
 )
 
@@ -19,8 +18,7 @@ import (
 // dropped; the same allocation reaches a host on the internet, so the
 // refusals are the peer policy at work, not a broken relay.
 func scenarioRelayAbuse(t *testing.T, tb *testbed) {
-	mallory := tb.site("mallory", netsim.ConeNAT, netsim.Open, "mallory")[0]
-	open := tb.lanHosts()[1]
+	mallory, open := tb.host("mallory"), tb.host("lan-bob")
 
 	// Listeners where a relayed datagram would land.
 	type target struct {

@@ -52,10 +52,28 @@ type testbed struct {
 	appNS   *netsim.NS
 	private *netsim.NS // a host on the appliance's private network
 	app     *apptest.Appliance
-	caPEM   []byte // the test CA the appliance's certificate chains to
+	caPEM   []byte           // the test CA the appliance's certificate chains to
+	hosts   map[string]*host // by label, see sites
 	sites   int
-	home    *host   // behind a home NAT, made by the first scenario needing it
-	lan     []*host // two hosts on one open LAN, likewise
+}
+
+// sites are the participants' networks, each behind its own router on the
+// internet. Hosts marked shared serve several scenarios, and their
+// browsers stay up between them.
+var sites = []struct {
+	label  string
+	nat    netsim.NAT
+	fw     netsim.Firewall
+	hosts  []string
+	shared bool
+}{
+	{label: "sym-a", nat: netsim.SymmetricNAT, hosts: []string{"sym-alice"}},
+	{label: "sym-b", nat: netsim.SymmetricNAT, hosts: []string{"sym-bob"}},
+	{label: "noudp", nat: netsim.ConeNAT, fw: netsim.NoUDP, hosts: []string{"noudp-alice"}},
+	{label: "only443", nat: netsim.ConeNAT, fw: netsim.OnlyTCP443, hosts: []string{"only443-alice"}},
+	{label: "home", nat: netsim.ConeNAT, hosts: []string{"home-bob"}, shared: true},
+	{label: "lan", nat: netsim.NoNAT, hosts: []string{"lan-alice", "lan-bob"}, shared: true},
+	{label: "mallory", nat: netsim.ConeNAT, hosts: []string{"mallory"}},
 }
 
 // host is a participant's machine: a namespace on a site's LAN.
@@ -81,6 +99,13 @@ func newTestbed(t *testing.T) *testbed {
 	tb.appNS.IP("route", "add", "default", "via", "10.250.0.1")
 	tb.private = n.Namespace("private")
 	n.Link(tb.appNS, "priv", appliancePrivA+"/24", tb.private, "eth0", privateHostIP+"/24")
+	tb.hosts = make(map[string]*host)
+	for _, s := range sites {
+		for _, h := range tb.site(s.label, s.nat, s.fw, s.hosts...) {
+			h.shared = s.shared
+			tb.hosts[h.ns.Label] = h
+		}
+	}
 
 	dir := t.TempDir()
 	tb.caPEM = writeCerts(t, dir)
@@ -181,12 +206,22 @@ func (tb *testbed) site(label string, nat netsim.NAT, fw netsim.Firewall, hosts 
 	return out
 }
 
+// host returns the host of that label (see sites).
+func (tb *testbed) host(label string) *host {
+	h := tb.hosts[label]
+	if h == nil {
+		panic("no host " + label)
+	}
+	return h
+}
+
 // readdress moves the host to a new address on its LAN, as a laptop that
 // gets a new lease: the old address and its routes go, the new one comes.
-func (h *host) readdress(ip string) {
-	h.ns.IP("addr", "flush", "dev", h.dev)
-	h.ns.IP("addr", "add", ip+"/24", "dev", h.dev)
-	h.ns.IP("route", "add", "default", "via", h.gw)
+func (h *host) readdress(t testing.TB, ip string) {
+	ns := h.ns.For(t)
+	ns.IP("addr", "flush", "dev", h.dev)
+	ns.IP("addr", "add", ip+"/24", "dev", h.dev)
+	ns.IP("route", "add", "default", "via", h.gw)
 	h.ip = ip
 }
 

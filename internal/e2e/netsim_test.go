@@ -111,8 +111,7 @@ func (tb *testbed) call(t *testing.T, a, b *host) (alice, bob *participant) {
 // server-reflexive candidate) but no direct pair can: ICE ends on the relay
 // over UDP by itself.
 func scenarioSymmetricNAT(t *testing.T, tb *testbed) {
-	a := tb.site("sym-a", netsim.SymmetricNAT, netsim.Open, "sym-alice")[0]
-	b := tb.site("sym-b", netsim.SymmetricNAT, netsim.Open, "sym-bob")[0]
+	a, b := tb.host("sym-alice"), tb.host("sym-bob")
 	before := tb.relayedBytes()
 	alice, bob := tb.call(t, a, b)
 	for _, p := range []*participant{alice, bob} {
@@ -140,8 +139,7 @@ func scenarioSymmetricNAT(t *testing.T, tb *testbed) {
 // scenarioNoUDP: Alice's network drops all outbound UDP: her only way out
 // is TURN over TCP.
 func scenarioNoUDP(t *testing.T, tb *testbed) {
-	a := tb.site("noudp", netsim.ConeNAT, netsim.NoUDP, "noudp-alice")[0]
-	b := tb.homeHost()
+	a, b := tb.host("noudp-alice"), tb.host("home-bob")
 	alice, bob := tb.call(t, a, b)
 	for _, pi := range alice.paths() {
 		// Her browser sees the firewall: no STUN answer, no UDP relay.
@@ -166,8 +164,7 @@ func scenarioNoUDP(t *testing.T, tb *testbed) {
 // scenarioOnly443: Alice's network lets nothing out but TCP to port 443:
 // the page, the WebSocket and TURN over TLS all share the appliance's 443.
 func scenarioOnly443(t *testing.T, tb *testbed) {
-	a := tb.site("only443", netsim.ConeNAT, netsim.OnlyTCP443, "only443-alice")[0]
-	b := tb.homeHost()
+	a, b := tb.host("only443-alice"), tb.host("home-bob")
 	alice, bob := tb.call(t, a, b)
 	for _, pi := range alice.paths() {
 		// Nothing but TLS on 443 gets out: no STUN answer, no relay over
@@ -193,7 +190,7 @@ func scenarioOnly443(t *testing.T, tb *testbed) {
 // scenarioSameLAN: both on one open LAN: the call goes host to host and
 // the relay, though both hold allocations, carries nothing while it runs.
 func scenarioSameLAN(t *testing.T, tb *testbed) {
-	hosts := tb.lanHosts()
+	hosts := []*host{tb.host("lan-alice"), tb.host("lan-bob")}
 	alice, bob := tb.call(t, hosts[0], hosts[1])
 	for i, p := range []*participant{alice, bob} {
 		other := hosts[1-i]
@@ -219,21 +216,20 @@ func scenarioSameLAN(t *testing.T, tb *testbed) {
 // her old candidates die, the page restarts ICE, the call comes back on
 // her new address.
 func scenarioAddressChange(t *testing.T, tb *testbed) {
-	hosts := tb.lanHosts()
-	a, b := hosts[0], hosts[1]
+	a, b := tb.host("lan-alice"), tb.host("lan-bob")
 	alice, bob := tb.call(t, a, b)
 	oldIP := a.ip
 	ufrag := alice.paths()[0].Ufrag
 	if got := alice.paths()[0].Local.Address; got != oldIP {
 		t.Fatalf("Alice: selected local address %s before the move, want %s", got, oldIP)
 	}
-	newIP := strings.TrimSuffix(a.ip, ".2") + ".12"
-	a.readdress(newIP)
+	newIP := a.ip[:strings.LastIndex(a.ip, ".")] + ".12"
+	a.readdress(t, newIP)
 	// The TCP connections of the old address are cut, as a phone's OS
 	// does when it leaves a network (Android destroys them). Desktop Linux
 	// leaves them to time out, and the page then needs more than a minute
 	// to notice its signaling is gone (see the report in issue 9).
-	a.ns.Run("ss", "-K", "-t", "src", oldIP)
+	a.ns.For(t).Run("ss", "-K", "-t", "src", oldIP)
 	moved := time.Now()
 	t.Logf("moved Alice from %s to %s", oldIP, newIP)
 	alice.waitTrue("ICE restart and media on the new address", fmt.Sprintf(`(async () => {
@@ -248,24 +244,4 @@ func scenarioAddressChange(t *testing.T, tb *testbed) {
 	for _, p := range []*participant{alice, bob} {
 		p.waitPaths(1, "direct")
 	}
-}
-
-// homeHost is a host behind an ordinary home NAT, made once.
-func (tb *testbed) homeHost() *host {
-	if tb.home == nil {
-		tb.home = tb.site("home", netsim.ConeNAT, netsim.Open, "home-bob")[0]
-		tb.home.shared = true
-	}
-	return tb.home
-}
-
-// lanHosts are two hosts on one open LAN, made once.
-func (tb *testbed) lanHosts() []*host {
-	if tb.lan == nil {
-		tb.lan = tb.site("lan", netsim.NoNAT, netsim.Open, "lan-alice", "lan-bob")
-		for _, h := range tb.lan {
-			h.shared = true
-		}
-	}
-	return tb.lan
 }

@@ -9,6 +9,8 @@
 // cleanup deletes, killing what still runs in them; nothing is added to the
 // host's own namespace, and no namespace has a route to the host's network.
 // It needs root, iproute2 and nftables: Available says why it cannot run.
+// Failures of its commands fail the test that made the Net; a subtest
+// uses NS.For to have them reported to itself.
 package netsim
 
 import (
@@ -150,14 +152,22 @@ type NS struct {
 	Name string
 	// Label is the short name the test gave it.
 	Label string
-	net   *Net
+	t     testing.TB // where failures go: the Net's test unless For
+}
+
+// For returns the namespace with its failures reported to t, for use from
+// a subtest (a test may only fail from its own goroutine).
+func (ns *NS) For(t testing.TB) *NS {
+	c := *ns
+	c.t = t
+	return &c
 }
 
 // Namespace makes a namespace with its loopback up. label names it in
 // messages and must be unique within the Net.
 func (n *Net) Namespace(label string) *NS {
 	n.t.Helper()
-	ns := &NS{Name: n.prefix + label, Label: label, net: n}
+	ns := &NS{Name: n.prefix + label, Label: label, t: n.t}
 	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
 		n.t.Fatalf("netsim: ip netns add %s: %v: %s", ns.Name, err, bytes.TrimSpace(out))
 	}
@@ -191,37 +201,37 @@ func (ns *NS) Wrapper() []string { return []string{"ip", "netns", "exec", ns.Nam
 // Run runs a command in the namespace and returns its output; a failure
 // fails the test with the output.
 func (ns *NS) Run(args ...string) string {
-	ns.net.t.Helper()
+	ns.t.Helper()
 	return ns.run(nil, append(ns.Wrapper(), args...)...)
 }
 
 // IP runs `ip -n NAME args...`.
 func (ns *NS) IP(args ...string) string {
-	ns.net.t.Helper()
+	ns.t.Helper()
 	return ns.run(nil, append([]string{"ip", "-n", ns.Name}, args...)...)
 }
 
 // Nft loads an nftables ruleset (nft -f syntax) into the namespace.
 func (ns *NS) Nft(ruleset string) {
-	ns.net.t.Helper()
+	ns.t.Helper()
 	ns.run(strings.NewReader(ruleset), append(ns.Wrapper(), "nft", "-f", "-")...)
 }
 
 // Sysctl sets a sysctl of the namespace (net.* keys are per namespace).
 func (ns *NS) Sysctl(key, value string) {
-	ns.net.t.Helper()
+	ns.t.Helper()
 	ns.Run("sysctl", "-q", "-w", key+"="+value)
 }
 
 func (ns *NS) run(stdin *strings.Reader, args ...string) string {
-	ns.net.t.Helper()
+	ns.t.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		ns.net.t.Fatalf("netsim: %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		ns.t.Fatalf("netsim: %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return string(out)
 }
