@@ -145,6 +145,6 @@ secrets = ["credentials-test-secret-0123"]
 		t.Fatal(err)
 	}
 	if code := app.Wait(15 * time.Second); code != 0 {
-		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
+		t.Fatalf("exit code after SIGTERM = %d, want 0\n%s", code, app.Logs())
 	}
 }
