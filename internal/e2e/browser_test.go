@@ -325,7 +325,7 @@ func (p *participant) waitFor(what, expr string, timeout time.Duration) {
 	var last error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(async () => !!(`+expr+`))()`, chromedp.EvalAwaitPromise))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(async () => !!(await (`+expr+`)))()`, chromedp.EvalAwaitPromise))
 		cancel()
 		if err == nil && ok {
 			return
