@@ -62,6 +62,14 @@ export class Signaling extends EventTarget {
     this.status = 'closed';
     this.pagehide = () => this.leave();
     addEventListener('pagehide', this.pagehide);
+    // The network changed (Wi-Fi to cellular, a new address): the socket
+    // may be bound to an address that is gone, and nothing will tell us
+    // for a long while. Reconnect now; the resume token keeps our place.
+    this.netchange = () => {
+      if (this.ws && this.joinedMsg && !this.stopped) this.abandon(this.ws, 4002, 'network changed');
+    };
+    addEventListener('online', this.netchange);
+    if (navigator.connection) navigator.connection.addEventListener('change', this.netchange);
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
@@ -124,10 +132,24 @@ export class Signaling extends EventTarget {
   keepalive(ws) {
     if (ws.readyState !== WebSocket.OPEN) return;
     if (Date.now() - this.lastHeard > DEAD_MS) {
-      ws.close(4001, 'no answer'); // onclose reconnects
+      this.abandon(ws, 4001, 'no answer');
       return;
     }
     ws.send(JSON.stringify({ type: 'ping' }));
+  }
+
+  /**
+   * Gives up on a socket at once: a socket whose address vanished may take
+   * minutes to report its close, and the call cannot wait for it.
+   */
+  abandon(ws, code, reason) {
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try { ws.close(); } catch { /* already closing */ }
+    if (this.ws !== ws) return;
+    clearInterval(this.pingTimer);
+    this.ws = null;
+    this.attempt = 0;
+    this.onClose(code, reason);
   }
 
   onMessage(m) {
@@ -249,6 +271,8 @@ export class Signaling extends EventTarget {
     clearTimeout(this.timer);
     clearInterval(this.pingTimer);
     removeEventListener('pagehide', this.pagehide);
+    removeEventListener('online', this.netchange);
+    if (navigator.connection) navigator.connection.removeEventListener('change', this.netchange);
     this.setStatus('closed');
     this.emit('fatal', reason);
   }
