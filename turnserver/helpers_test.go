@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/turn/v4"
+
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 const testSecret = "test-secret-0123456789"
@@ -114,28 +116,6 @@ func validCreds(t testing.TB, user string) (string, string) {
 	return u, p
 }
 
-// echoPeer runs a UDP echo server on addr ("127.0.0.1:0" style) until the
-// test ends and returns its address.
-func echoPeer(t testing.TB, addr string) *net.UDPAddr {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr)
-}
-
 // roundTrip sends payload from relay to peer and waits for the echo.
 func roundTrip(t testing.TB, relay net.PacketConn, peer net.Addr, payload []byte) error {
 	t.Helper()
@@ -184,3 +164,6 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// echoPeer runs a UDP echo server on addr until the test ends.
+func echoPeer(t testing.TB, addr string) *net.UDPAddr { return turntest.EchoPeer(t, addr) }

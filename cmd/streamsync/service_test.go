@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
 )
 
@@ -154,7 +155,7 @@ func TestMetricsCountRelayedTraffic(t *testing.T) {
 
 	u, p, _, _ := turnserver.MintREST("metrics-test-secret-0123456", "m", time.Now(), time.Hour)
 	relay := allocate(t, "udp", fmt.Sprintf("127.0.0.1:%d", port), u, p)
-	peer := echoPeer(t)
+	peer := turntest.EchoPeer(t, "127.0.0.5:0")
 	payload := bytes.Repeat([]byte("x"), 321)
 	if _, err := relay.WriteTo(payload, peer); err != nil {
 		t.Fatal(err)
@@ -208,7 +209,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	app.WaitLog(t, "config reloaded", 1, 10*time.Second)
 	allocate(t, "udp", turnAddr, nu, np) // the new secret works
 
-	peer := echoPeer(t)
+	peer := turntest.EchoPeer(t, "127.0.0.5:0")
 	if _, err := liveRelay.WriteTo([]byte("still here"), peer); err != nil {
 		t.Fatalf("live allocation after reload: %v", err)
 	}
@@ -235,25 +236,4 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	allocate(t, "udp", turnAddr, nu, np) // still serving with the reloaded config
 	ws.send(map[string]any{"type": "ping", "id": 2})
 	ws.nextOf("pong")
-}
-
-// echoPeer runs a UDP echo on 127.0.0.5 until the test ends.
-func echoPeer(t *testing.T) net.Addr {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.5:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	return pc.LocalAddr()
 }

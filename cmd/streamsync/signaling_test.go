@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pion/turn/v4"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 const applianceConfig = `
@@ -176,67 +176,6 @@ func turnAddr(urls []string, network string) string {
 	return ""
 }
 
-func allocate(t *testing.T, network, addr, user, pass string) net.PacketConn {
-	t.Helper()
-	var conn net.PacketConn
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn = pc
-	} else {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn = turn.NewSTUNConn(c)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
-		Username: user, Password: pass, Realm: "streamsync",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatalf("allocate over %s with signaling's credentials: %v", network, err)
-	}
-	t.Cleanup(func() { _ = relay.Close() })
-	return relay
-}
-
-// allocateExpectFailure asserts that an Allocate with these credentials is refused.
-func allocateExpectFailure(t *testing.T, addr, user, pass string) {
-	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
-		Username: user, Password: pass, Realm: "streamsync",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if relay, err := client.Allocate(); err == nil {
-		_ = relay.Close()
-		t.Fatalf("allocation with %s succeeded, want a refusal", user)
-	}
-}
-
 // TestSlowHeadersCut: a client that never finishes its request headers is
 // cut after http.read_header_timeout, while others are served.
 func TestSlowHeadersCut(t *testing.T) {
@@ -276,4 +215,20 @@ selftest_interval = "0s"
 		t.Fatalf("a normal request after the slow one: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// allocate allocates over network at addr, failing the test if it cannot.
+func allocate(t *testing.T, network, addr, user, pass string) net.PacketConn {
+	t.Helper()
+	return turntest.Allocate(t, network, addr, user, pass, nil)
+}
+
+// allocateExpectFailure asserts that an Allocate with these credentials is refused.
+func allocateExpectFailure(t *testing.T, addr, user, pass string) {
+	t.Helper()
+	c := turntest.NewClient(t, turntest.Dial(t, "udp", addr, nil), addr, user, pass)
+	if relay, err := c.Allocate(); err == nil {
+		_ = relay.Close()
+		t.Fatalf("allocation with %s succeeded, want a refusal", user)
+	}
 }

@@ -20,9 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/turn/v4"
-
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
 )
 
@@ -92,32 +91,6 @@ func serialOf(t *testing.T, addr string, cfg *tls.Config) int64 {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
-func allocateTLS(t *testing.T, addr string, cfg *tls.Config, user, pass string) net.PacketConn {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr, TURNServerAddr: addr, Conn: turn.NewSTUNConn(conn),
-		Username: user, Password: pass, Realm: "streamsync",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatalf("allocate over TLS at %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = relay.Close() })
-	return relay
-}
-
 // TestHTTPSAndTURNOverTLS runs the binary with certificate files from a CA
 // made in the test: the page over HTTPS with HSTS, port 80 redirecting,
 // TURN over TLS on its own port and on the HTTPS port, the default
@@ -178,10 +151,10 @@ key_file = %q
 
 	// TURN over TLS on the TURN port and on the HTTPS port.
 	u, p, _, _ := turnserver.MintREST(secret, "tls", time.Now(), time.Hour)
-	peer := echoPeer(t)
+	peer := turntest.EchoPeer(t, "127.0.0.5:0")
 	for _, tc := range []struct{ name, addr string }{{"shared https port", httpsAddr}, {"turn tls port", app.TURNTLSAddr}} {
 		name, addr := tc.name, tc.addr
-		relay := allocateTLS(t, addr, clientTLS, u, p)
+		relay := turntest.Allocate(t, "tls", addr, u, p, clientTLS)
 		if _, err := relay.WriteTo([]byte(name), peer); err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/turn/v4"
+	"github.com/streamsync/streamsync/internal/turntest"
 
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -71,17 +71,7 @@ func scenarioRelayAbuse(t *testing.T, tb *testbed) {
 		t.Fatal(err)
 	}
 	server := applianceIP + ":3478"
-	client, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: server, TURNServerAddr: server, Conn: conn,
-		Username: user, Password: pass, Realm: "streamsync",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
+	client := turntest.NewClient(t, conn, server, user, pass)
 	relay, err := client.Allocate()
 	if err != nil {
 		t.Fatalf("allocate with valid credentials: %v", err)
