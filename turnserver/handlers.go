@@ -3,6 +3,7 @@ package turnserver
 import (
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/pion/turn/v4"
 )
@@ -37,7 +38,7 @@ func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, boo
 	if len(st.secrets) == 1 {
 		key = longTermKey(st.secrets[0], username, realm)
 	} else {
-		k, ok := s.keys.get(srcUserKey(src, username))
+		k, ok := s.keys.get(srcUserKey(src, username), time.Now())
 		if !ok {
 			return s.refuse(AuthBadHMAC, username, src)
 		}

@@ -51,11 +51,31 @@ func (c *keyCache) put(k string, key []byte, now time.Time) {
 	c.entries[k] = cachedKey{key: key, at: now}
 }
 
-func (c *keyCache) get(k string) ([]byte, bool) {
+// get returns the key that verified k's latest request, if that was
+// within keyCacheTTL (the AuthHandler runs right after the inspection).
+func (c *keyCache) get(k string, now time.Time) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
-	return e.key, ok
+	if !ok || now.Sub(e.at) > keyCacheTTL {
+		return nil, false
+	}
+	return e.key, true
+}
+
+// forget drops what is known of k: its latest request matched no secret.
+func (c *keyCache) forget(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, k)
+}
+
+// reset forgets every key, so that a secret removed by a reload stops
+// verifying at once.
+func (c *keyCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
 }
 
 // inspector looks at inbound STUN messages on the client-facing sockets.
@@ -112,13 +132,15 @@ func (in inspector) matchSecret(b []byte, src net.Addr, secrets []string) {
 	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
 		return
 	}
+	k := srcUserKey(src, user.String())
 	for _, s := range secrets {
 		key := longTermKey(s, user.String(), realm.String())
 		if stun.MessageIntegrity(key).Check(m) == nil {
-			in.srv.keys.put(srcUserKey(src, user.String()), key, time.Now())
+			in.srv.keys.put(k, key, time.Now())
 			return
 		}
 	}
+	in.srv.keys.forget(k)
 }
 
 // inspectedPacketConn is a UDP listener socket whose inbound datagrams are

@@ -77,3 +77,35 @@ func TestAllocationOutlivesCredentials(t *testing.T) {
 		t.Fatal("a new allocation with expired credentials succeeded")
 	}
 }
+
+// TestReloadRemovesSecret: a secret dropped by a reload stops verifying at
+// once, even for a client address that used it a moment before.
+func TestReloadRemovesSecret(t *testing.T) {
+	const a, b, c = "secret-a-0123456789abc", "secret-b-0123456789abc", "secret-c-0123456789abc"
+	srv := startServer(t, func(cfg *Config) { cfg.Secrets = []string{a, b} })
+	u, p, _, _ := MintREST(a, "old", time.Now(), time.Hour)
+	client, _ := dialClient(t, srv, "udp", u, p)
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatalf("allocate with the first secret: %v", err)
+	}
+	if err := relay.Close(); err != nil { // Refresh with lifetime 0
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return srv.Allocations() == 0 })
+
+	cfg := srv.state.Load().cfg
+	cfg.Secrets = []string{b, c}
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := client.Allocate(); err == nil {
+		r.Close()
+		t.Fatal("an allocation with a secret removed by the reload succeeded")
+	}
+	u2, p2, _, _ := MintREST(c, "new", time.Now(), time.Hour)
+	c2, _ := dialClient(t, srv, "udp", u2, p2)
+	if _, err := c2.Allocate(); err != nil {
+		t.Fatalf("allocate with the new secret: %v", err)
+	}
+}

@@ -240,14 +240,15 @@ func (s *Server) Reload(cfg Config) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if len(cfg.Secrets) == 0 { // keep the secret generated at start
+		cfg.Secrets = s.state.Load().secrets
+	}
 	st, err := s.newState(cfg)
 	if err != nil {
 		return err
 	}
-	if len(cfg.Secrets) == 0 { // keep the generated secret across reloads
-		st.secrets = s.state.Load().secrets
-	}
 	s.state.Store(st)
+	s.keys.reset()
 	return nil
 }
 
