@@ -239,3 +239,43 @@ func portOfAddr(hostport string) string {
 	_, p, _ := net.SplitHostPort(hostport)
 	return p
 }
+
+// TestStartFailureNamesThePort: with TLS on, a port already taken fails the
+// start with an error naming it (exit 1), and what was opened is closed.
+func TestStartFailureNamesThePort(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, 1, certPath, keyPath)
+	taken, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	path := filepath.Join(dir, "c.toml")
+	cfg := fmt.Sprintf(`
+[http]
+listen = "127.0.0.1:0"
+listen_https = "127.0.0.1:0"
+listen_redirect = "127.0.0.1:0"
+[turn]
+listen_udp = [%q]
+listen_tcp = []
+listen_tls = ["127.0.0.1:0"]
+public_host = "127.0.0.1"
+relay_bind = "127.0.0.1"
+secrets = ["start-failure-secret-0123"]
+[metrics]
+listen = ""
+[tls]
+cert_file = %q
+key_file = %q
+`, taken.LocalAddr().String(), certPath, keyPath)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCmd("serve", "-config", path)
+	if code != 1 || !strings.Contains(out, "listen udp "+taken.LocalAddr().String()) {
+		t.Fatalf("serve with a taken port: exit %d\n%s", code, out)
+	}
+}

@@ -44,10 +44,14 @@ type App struct {
 // New binds every listener and builds every part; it fails, naming the
 // address, if any listener cannot be bound. level is the logger's level,
 // which Reload changes; it may be nil.
-func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error) {
+func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err error) {
 	a := &App{cfg: cfg, log: log, level: level}
 	a.health.interval = cfg.Metrics.SelfTestInterval
-	var err error
+	defer func() {
+		if err != nil {
+			a.abandon()
+		}
+	}()
 	var turnOpts turnserver.Options
 	if cfg.TLS.Enabled() {
 		if a.tls, turnOpts, err = setupTLS(&a.cfg, log); err != nil {
@@ -56,32 +60,21 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 	}
 	a.turn, err = turnserver.New(a.cfg.TURN, log.With("component", "turn"), turnOpts)
 	if err != nil {
-		if a.tls != nil {
-			_ = a.tls.shutdown(context.Background())
-		}
 		return nil, err
 	}
 	sigOpts := signaling.Options{Logger: log.With("component", "signaling"), ICE: a.turn.ICE}
 	if cfg.Cluster.Enabled {
 		a.clu, err = cluster.New(cfg.Cluster, cluster.OptionsFor(cfg.Signaling, log.With("component", "cluster")))
 		if err != nil {
-			a.closeListeners()
 			return nil, err
 		}
 		sigOpts.Registry = a.clu
 	}
-	a.sig, err = signaling.New(cfg.Signaling, sigOpts)
-	if err != nil {
-		a.closeListeners()
-		if a.clu != nil {
-			_ = a.clu.Close()
-		}
+	if a.sig, err = signaling.New(cfg.Signaling, sigOpts); err != nil {
 		return nil, err
 	}
 	if cfg.Metrics.Listen != "" {
-		a.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			_ = a.turn.Close()
+		if a.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
 			return nil, fmt.Errorf("listen metrics %s: %w", cfg.Metrics.Listen, err)
 		}
 		mux := http.NewServeMux()
@@ -94,9 +87,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (*App, error
 	}
 	// The page's listener is bound last: "listening service=http" says
 	// everything is up.
-	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		a.closeListeners()
+	if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
 	}
 	mux := http.NewServeMux()
@@ -125,14 +116,28 @@ func (a *App) mountHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", a.readyz)
 }
 
-// closeListeners undoes New after a failure.
-func (a *App) closeListeners() {
-	_ = a.turn.Close()
-	if a.tls != nil {
-		_ = a.tls.shutdown(context.Background())
+// abandon undoes a New that failed part way: whatever was built is
+// closed, in the reverse order of its making.
+func (a *App) abandon() {
+	if a.httpLn != nil {
+		_ = a.httpLn.Close()
 	}
 	if a.metricsLn != nil {
 		_ = a.metricsLn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	switch {
+	case a.sig != nil:
+		_ = a.sig.Shutdown(ctx) // closes its registry, the cluster's too
+	case a.clu != nil:
+		_ = a.clu.Close()
+	}
+	if a.turn != nil {
+		_ = a.turn.Close()
+	}
+	if a.tls != nil {
+		_ = a.tls.shutdown(ctx)
 	}
 }
 

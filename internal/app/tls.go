@@ -114,13 +114,19 @@ func (a *App) serveTLS(ctx context.Context, handler http.Handler, served chan<- 
 }
 
 // shutdownTLS stops the HTTPS side; the relay closes the shared TURN side.
+// It is safe before serveTLS ran (a start that failed part way).
 func (t *tlsParts) shutdown(ctx context.Context) error {
 	var errs []error
-	if err := t.https.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("https shutdown: %w", err))
+	if t.https != nil {
+		if err := t.https.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("https shutdown: %w", err))
+		}
 	}
-	if t.redirect != nil {
+	switch {
+	case t.redirect != nil:
 		_ = t.redirect.Shutdown(ctx)
+	case t.redirectLn != nil:
+		_ = t.redirectLn.Close()
 	}
 	_ = t.mux.Close()
 	_ = t.certs.Close()
