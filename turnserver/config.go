@@ -129,6 +129,8 @@ func (c Config) Validate() error {
 	for i, a := range c.ListenUDP {
 		if err := checkHostPort(a); err != nil {
 			bad(fmt.Sprintf("listen_udp[%d]", i), "%v (got %q)", err, a)
+		} else if c.inRelayRange(a) {
+			bad(fmt.Sprintf("listen_udp[%d]", i), "port inside the relay port range %d-%d (got %q)", c.RelayPortMin, c.RelayPortMax, a)
 		}
 	}
 	for i, a := range c.ListenTCP {
@@ -229,6 +231,15 @@ func (c *Config) LoadSecrets() error {
 		return fmt.Errorf("secret_file: %s holds no secret", c.SecretFile)
 	}
 	return nil
+}
+
+// inRelayRange reports whether a listen address's port is a relay port:
+// clients may reach the server's own addresses on relay ports, so a
+// listener there would be reachable through the relay.
+func (c Config) inRelayRange(hostport string) bool {
+	ap, err := netip.ParseAddrPort(hostport)
+	p := int(ap.Port())
+	return err == nil && p != 0 && p >= c.RelayPortMin && p <= c.RelayPortMax
 }
 
 func checkHostPort(hostport string) error {

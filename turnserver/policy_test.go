@@ -3,6 +3,7 @@ package turnserver
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -154,5 +155,48 @@ func TestCanonical(t *testing.T) {
 		if got := Canonical(netip.MustParseAddr(in)).String(); got != want {
 			t.Errorf("Canonical(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestEveryHostAddressGuarded: with the relay bound to every address, all
+// of the host's addresses are its own: even inside allowed_peer_ranges, a
+// client reaches them only on relay ports.
+func TestEveryHostAddressGuarded(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, func(c *Config) {
+		c.RelayBind = "0.0.0.0"
+		c.PublicIP = "127.0.0.2" // advertised; 127.0.0.1 is another host address
+		c.AllowedPeerRanges = mustPrefixes("127.0.0.0/8")
+	})
+	victim, err := net.ListenPacket("udp4", "127.0.0.1:0") // ephemeral: not a relay port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	u, p := validCreds(t, "mallory")
+	c, _ := dialClient(t, srv, "udp", u, p)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := relay.WriteTo([]byte("probe"), victim.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := expectSilence(victim, 500*time.Millisecond); err != nil {
+		t.Fatalf("a host address outside the relay ports got relayed data: %v", err)
+	}
+	// A peer in the allowed range that is not an interface address of the
+	// host (all of 127/8 is loopback, only 127.0.0.1 is on lo) gets data.
+	if err := roundTrip(t, relay, echoPeer(t, "127.6.6.6:0"), []byte("allowed")); err != nil {
+		t.Fatalf("an allowed peer: %v", err)
+	}
+}
+
+func TestListenPortInsideRelayRangeRefused(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.ListenUDP = []string{"0.0.0.0:50000"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "listen_udp[0]: port inside the relay port range") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -144,10 +144,7 @@ func (s *Server) newState(cfg Config) (*runtimeState, error) {
 		secrets = []string{secret}
 		s.log.Warn("no turn secret configured; generated a random one for this run (credentials die with the process)")
 	}
-	own := []netip.Addr{s.advertised}
-	if b := netip.MustParseAddr(cfg.RelayBind); !b.IsUnspecified() {
-		own = append(own, b)
-	}
+	own := ownAddrs(s.advertised, netip.MustParseAddr(cfg.RelayBind))
 	return &runtimeState{
 		cfg:     cfg,
 		secrets: secrets,
