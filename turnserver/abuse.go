@@ -16,6 +16,7 @@ const (
 	methodAllocate       = 0x003
 	methodChannelBind    = 0x009
 	attrMessageIntegrity = 0x0008
+	attrChannelNumber    = 0x000C
 )
 
 // stunRequest classifies a STUN message: whether it is a request, its
@@ -29,16 +30,36 @@ func stunRequest(b []byte) (isRequest bool, method uint16, hasIntegrity bool) {
 		return false, 0, false
 	}
 	method = t&0x000F | (t&0x00E0)>>1 | (t&0x3E00)>>2
+	_, hasIntegrity = stunAttr(b, attrMessageIntegrity)
+	return true, method, hasIntegrity
+}
+
+// stunAttr returns the value of the first attribute of type typ in the
+// STUN message b (RFC 8489 §14: type, length, value padded to 4 bytes).
+func stunAttr(b []byte, typ uint16) ([]byte, bool) {
 	end := min(len(b), stunHeaderSize+int(binary.BigEndian.Uint16(b[2:4])))
 	for off := stunHeaderSize; off+4 <= end; {
-		typ := binary.BigEndian.Uint16(b[off : off+2])
+		t := binary.BigEndian.Uint16(b[off : off+2])
 		length := int(binary.BigEndian.Uint16(b[off+2 : off+4]))
-		if typ == attrMessageIntegrity {
-			return true, method, true
+		if t == typ {
+			if off+4+length > end {
+				return nil, false
+			}
+			return b[off+4 : off+4+length], true
 		}
 		off += 4 + (length+3)&^3
 	}
-	return true, method, false
+	return nil, false
+}
+
+// channelNumber returns the CHANNEL-NUMBER of a ChannelBind request
+// (RFC 8656 §18.1), or 0.
+func channelNumber(b []byte) uint16 {
+	v, ok := stunAttr(b, attrChannelNumber)
+	if !ok || len(v) < 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(v)
 }
 
 // ipLimiter is a token bucket per source IP, bounded in size.
@@ -85,11 +106,11 @@ func (l *ipLimiter) allow(ip netip.Addr, r float64, b int, now time.Time) bool {
 type allocationCaps struct {
 	mu       sync.Mutex // guards the maps
 	perms    map[string]map[netip.Addr]int
-	channels map[string]int
+	channels map[string]map[uint16]int
 }
 
 func newAllocationCaps() *allocationCaps {
-	return &allocationCaps{perms: make(map[string]map[netip.Addr]int), channels: make(map[string]int)}
+	return &allocationCaps{perms: make(map[string]map[netip.Addr]int), channels: make(map[string]map[uint16]int)}
 }
 
 // admitPermission reports whether src may hold a permission for peer: it
@@ -97,50 +118,61 @@ func newAllocationCaps() *allocationCaps {
 func (c *allocationCaps) admitPermission(src net.Addr, peer netip.Addr, max int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	set := c.perms[src.String()]
-	if _, ok := set[peer]; ok {
-		return true
-	}
-	return len(set) < max
+	return admit(c.perms[src.String()], peer, max)
 }
 
 func (c *allocationCaps) permissionCreated(src net.Addr, peer netip.Addr) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := src.String()
-	if c.perms[k] == nil {
-		c.perms[k] = make(map[netip.Addr]int)
-	}
-	c.perms[k][peer]++
+	add(c.perms, src.String(), peer)
 }
 
 func (c *allocationCaps) permissionDeleted(src net.Addr, peer netip.Addr) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := src.String()
-	if set := c.perms[k]; set != nil {
-		decr(set, peer)
+	remove(c.perms, src.String(), peer)
+}
+
+// admitChannel reports whether src may bind channel number: it is bound
+// already (a refresh, RFC 8656 §11), or src holds fewer than max.
+func (c *allocationCaps) admitChannel(src net.Addr, number uint16, max int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return admit(c.channels[src.String()], number, max)
+}
+
+func (c *allocationCaps) channelCreated(src net.Addr, number uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	add(c.channels, src.String(), number)
+}
+
+func (c *allocationCaps) channelDeleted(src net.Addr, number uint16) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	remove(c.channels, src.String(), number)
+}
+
+// admit reports whether k is in set or set has room under max.
+func admit[K comparable](set map[K]int, k K, max int) bool {
+	if _, ok := set[k]; ok {
+		return true
+	}
+	return len(set) < max
+}
+
+func add[K comparable](sets map[string]map[K]int, owner string, k K) {
+	if sets[owner] == nil {
+		sets[owner] = make(map[K]int)
+	}
+	sets[owner][k]++
+}
+
+func remove[K comparable](sets map[string]map[K]int, owner string, k K) {
+	if set := sets[owner]; set != nil {
+		decr(set, k)
 		if len(set) == 0 {
-			delete(c.perms, k)
+			delete(sets, owner)
 		}
 	}
-}
-
-// admitChannel reports whether src holds fewer than max channels.
-func (c *allocationCaps) admitChannel(src net.Addr, max int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.channels[src.String()] < max
-}
-
-func (c *allocationCaps) channelCreated(src net.Addr) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.channels[src.String()]++
-}
-
-func (c *allocationCaps) channelDeleted(src net.Addr) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	decr(c.channels, src.String())
 }

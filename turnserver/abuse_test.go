@@ -121,3 +121,28 @@ func TestSTUNRequestClassifier(t *testing.T) {
 		t.Fatal("ChannelData classified as a request")
 	}
 }
+
+func TestChannelRefreshAtCapAdmitted(t *testing.T) {
+	t.Parallel()
+	caps := newAllocationCaps()
+	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}
+	if !caps.admitChannel(src, 0x4000, 1) {
+		t.Fatal("first channel refused")
+	}
+	caps.channelCreated(src, 0x4000)
+	if !caps.admitChannel(src, 0x4000, 1) {
+		t.Fatal("refreshing the bound channel at the cap was refused")
+	}
+	if caps.admitChannel(src, 0x4001, 1) {
+		t.Fatal("a second channel past the cap was admitted")
+	}
+	caps.channelDeleted(src, 0x4000)
+	if !caps.admitChannel(src, 0x4001, 1) {
+		t.Fatal("a channel after the first expired was refused")
+	}
+	bind := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrChannelNumber, Value: []byte{0x40, 0x07, 0, 0}})
+	if got := channelNumber(bind.Raw); got != 0x4007 {
+		t.Fatalf("channelNumber = %#x, want 0x4007", got)
+	}
+}

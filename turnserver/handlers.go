@@ -114,11 +114,11 @@ func (s *Server) events() turn.EventHandler {
 			ip, _ := netip.AddrFromSlice(peer)
 			s.caps.permissionDeleted(src, ip.Unmap())
 		},
-		OnChannelCreated: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, _ uint16) {
-			s.caps.channelCreated(src)
+		OnChannelCreated: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, number uint16) {
+			s.caps.channelCreated(src, number)
 		},
-		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, _ uint16) {
-			s.caps.channelDeleted(src)
+		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, _, _ net.Addr, number uint16) {
+			s.caps.channelDeleted(src, number)
 		},
 		OnAllocationError: func(src, _ net.Addr, _, message string) {
 			s.log.Debug("allocation error", "remote", src.String(), "err", message)

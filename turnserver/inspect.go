@@ -110,7 +110,7 @@ func (in inspector) message(b []byte, src net.Addr, datagram bool) (keep bool) {
 			return false
 		}
 	}
-	if method == methodChannelBind && !in.srv.caps.admitChannel(src, st.cfg.MaxChannelsPerAllocation) {
+	if method == methodChannelBind && !in.srv.caps.admitChannel(src, channelNumber(b), st.cfg.MaxChannelsPerAllocation) {
 		in.srv.stats.ChannelCapRejections.Add(1)
 		return false
 	}
