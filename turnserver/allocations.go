@@ -16,8 +16,11 @@ const reservationTTL = 5 * time.Second
 // and to let an allocation outlive the credentials that created it.
 type allocations struct {
 	mu sync.Mutex // guards the fields below
-	// live maps a five-tuple key to its allocation's owner.
-	live map[string]owner
+	// live maps a five-tuple key to the owners of its allocations, oldest
+	// first: pion forgets an expiring allocation before it reports the
+	// deletion, so a new one on the same five-tuple may be created first.
+	live  map[string][]owner
+	total int // allocations in live
 	// bySrcUser counts live allocations per client address and username;
 	// it is what lets an expired username keep refreshing its allocation.
 	bySrcUser map[string]int
@@ -42,7 +45,7 @@ type reservation struct {
 
 func newAllocations() *allocations {
 	return &allocations{
-		live:      make(map[string]owner),
+		live:      make(map[string][]owner),
 		bySrcUser: make(map[string]int),
 		perUser:   make(map[string]int),
 		perIP:     make(map[netip.Addr]int),
@@ -84,7 +87,7 @@ func (a *allocations) reserve(src net.Addr, username, user string, cfg *Config, 
 		}
 	}
 	switch {
-	case len(a.live)+len(a.pending) >= cfg.MaxAllocations:
+	case a.total+len(a.pending) >= cfg.MaxAllocations:
 		return false, "total"
 	case users >= cfg.MaxAllocationsPerUser:
 		return false, "user"
@@ -114,10 +117,8 @@ func (a *allocations) created(src, dst net.Addr, protocol, username string) {
 	defer a.mu.Unlock()
 	delete(a.pending, o.srcUser)
 	k := tupleKey(src, dst, protocol)
-	if _, dup := a.live[k]; dup {
-		return
-	}
-	a.live[k] = o
+	a.live[k] = append(a.live[k], o)
+	a.total++
 	a.bySrcUser[o.srcUser]++
 	a.perUser[o.user]++
 	a.perIP[o.ip]++
@@ -128,11 +129,17 @@ func (a *allocations) deleted(src, dst net.Addr, protocol string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := tupleKey(src, dst, protocol)
-	o, ok := a.live[k]
-	if !ok {
+	owners := a.live[k]
+	if len(owners) == 0 {
 		return
 	}
-	delete(a.live, k)
+	o := owners[0]
+	if len(owners) == 1 {
+		delete(a.live, k)
+	} else {
+		a.live[k] = owners[1:]
+	}
+	a.total--
 	decr(a.bySrcUser, o.srcUser)
 	decr(a.perUser, o.user)
 	decr(a.perIP, o.ip)
@@ -149,7 +156,7 @@ func (a *allocations) owns(src net.Addr, username string) bool {
 func (a *allocations) count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.live)
+	return a.total
 }
 
 func decr[K comparable](m map[K]int, k K) {

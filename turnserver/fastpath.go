@@ -24,8 +24,11 @@ import (
 // Routes mirror pion's own state through its events (allocation and
 // channel created and deleted), so they die with the channel or the
 // allocation; a channel binding implies the permission, exactly as pion
-// treats it. The relay socket's WriteTo and ReadFrom still apply the peer
-// policy, the own-address port guard, the bandwidth cap and the counters.
+// treats it. The relay socket's WriteTo still applies the peer policy, the
+// own-address port guard, the bandwidth cap and the counters; its ReadFrom
+// the bandwidth cap and the counters (inbound datagrams are admitted by the
+// channel, as in pion, until the channel expires or is refreshed under the
+// policy in force).
 // TCP and TLS clients are left to pion.
 
 // channelDataHeader is the ChannelData header size (RFC 8656 §12.4).

@@ -70,3 +70,19 @@ func TestQuotas(t *testing.T) {
 		})
 	}
 }
+
+// TestAllocationReplacedBeforeItsDeletionIsCounted: pion may report a new
+// allocation on a five-tuple before the deletion of the expired one there;
+// the new one stays counted.
+func TestAllocationReplacedBeforeItsDeletionIsCounted(t *testing.T) {
+	t.Parallel()
+	a := newAllocations()
+	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3478}
+	a.created(src, dst, "UDP", "1:u")
+	a.created(src, dst, "UDP", "2:u") // the new one, reported first
+	a.deleted(src, dst, "UDP")        // the old one's late deletion
+	if a.count() != 1 || !a.owns(src, "2:u") || a.owns(src, "1:u") {
+		t.Fatalf("count %d, owns new %v, owns old %v; want 1, true, false", a.count(), a.owns(src, "2:u"), a.owns(src, "1:u"))
+	}
+}
