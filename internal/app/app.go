@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/streamsync/streamsync/cluster"
@@ -24,7 +25,11 @@ import (
 
 // App is the whole appliance, bound and ready to serve.
 type App struct {
-	cfg   config.Config
+	// start is the config the parts were built with; it never changes, so
+	// what cannot be reloaded is read from it without a lock.
+	start config.Config
+	mu    sync.Mutex    // serializes reloads and guards cfg
+	cfg   config.Config // the config in force, after reloads
 	log   *slog.Logger
 	level *slog.LevelVar
 
@@ -58,6 +63,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 			return nil, err
 		}
 	}
+	a.start = a.cfg // setupTLS may have chosen public_host
 	a.turn, err = turnserver.New(a.cfg.TURN, log.With("component", "turn"), turnOpts)
 	if err != nil {
 		return nil, err
@@ -104,8 +110,8 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 func (a *App) newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
-		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+		ReadHeaderTimeout: a.start.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       a.start.HTTP.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
@@ -195,13 +201,13 @@ func (a *App) Run(ctx context.Context) error {
 	} else {
 		select {
 		case <-ctx.Done():
-			a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownTimeout.String())
+			a.log.Info("shutting down", "grace", a.start.HTTP.ShutdownTimeout.String())
 		case err := <-served:
 			runErr = err
 		}
 	}
 	stopTests()
-	shutdownErr := a.shutdown(a.cfg.HTTP.ShutdownTimeout)
+	shutdownErr := a.shutdown(a.start.HTTP.ShutdownTimeout)
 	return errors.Join(runErr, shutdownErr)
 }
 
@@ -237,32 +243,31 @@ func (a *App) shutdown(grace time.Duration) error {
 }
 
 // Reload applies cfg to the running parts where that needs no restart:
-// log level and the relay's secrets, peer policy and limits. A change that
-// needs a restart is refused, naming the key, and nothing is applied.
+// log level and the relay's secrets, peer policy and limits, and re-reads
+// the certificate files. A change that needs a restart is refused, naming
+// the key, and nothing is applied.
 func (a *App) Reload(cfg config.Config) error {
-	if cfg.HTTP != a.cfg.HTTP {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case cfg.HTTP != a.cfg.HTTP:
 		return errors.New("http: changing it needs a restart")
-	}
-	if cfg.Metrics != a.cfg.Metrics {
+	case cfg.Metrics != a.cfg.Metrics:
 		return errors.New("metrics: changing it needs a restart")
-	}
-	if !reflect.DeepEqual(cfg.Signaling, a.cfg.Signaling) {
+	case !reflect.DeepEqual(cfg.Signaling, a.cfg.Signaling):
 		return errors.New("signaling: changing it needs a restart")
-	}
-	if !reflect.DeepEqual(cfg.Cluster, a.cfg.Cluster) {
+	case !reflect.DeepEqual(cfg.Cluster, a.cfg.Cluster):
 		return errors.New("cluster: changing it needs a restart")
-	}
-	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
+	case !reflect.DeepEqual(cfg.TLS, a.cfg.TLS):
 		return errors.New("tls: changing it needs a restart (replaced certificate files are picked up without one)")
+	case cfg.Log.Format != a.cfg.Log.Format:
+		return errors.New("log.format: changing it needs a restart")
 	}
-	if a.tls != nil {
-		if cfg.TURN.PublicHost == "" {
-			cfg.TURN.PublicHost = a.tls.host // as setupTLS chose at start
-		}
-		if err := a.tls.certs.Reload(); err != nil {
-			return fmt.Errorf("tls: %w", err)
-		}
+	if a.tls != nil && cfg.TURN.PublicHost == "" {
+		cfg.TURN.PublicHost = a.tls.host // as setupTLS chose at start
 	}
+	// The relay refuses a change that needs a restart before it applies
+	// anything, so a refusal here leaves everything as it was.
 	if err := a.turn.Reload(cfg.TURN); err != nil {
 		return fmt.Errorf("turn.%w", err)
 	}
@@ -270,5 +275,10 @@ func (a *App) Reload(cfg config.Config) error {
 		_ = logging.SetLevel(a.level, cfg.Log)
 	}
 	a.cfg = cfg
+	if a.tls != nil {
+		if err := a.tls.certs.Reload(); err != nil {
+			return fmt.Errorf("tls: certificate files not reloaded, the previous certificate stays (the rest was applied): %w", err)
+		}
+	}
 	return nil
 }

@@ -85,7 +85,7 @@ func (a *App) selfTestCredentials() (selftest.Credentials, error) {
 	}
 	for _, s := range ic.Servers {
 		if s.Username != "" {
-			return selftest.Credentials{Username: s.Username, Password: s.Credential, Realm: a.cfg.TURN.Realm}, nil
+			return selftest.Credentials{Username: s.Username, Password: s.Credential, Realm: a.start.TURN.Realm}, nil
 		}
 	}
 	return selftest.Credentials{}, errors.New("the relay hands out no TURN server")

@@ -100,7 +100,7 @@ func (a *App) serveTLS(ctx context.Context, handler http.Handler, served chan<- 
 		}
 	}()
 	if t.redirectLn != nil {
-		t.redirect = a.newHTTPServer(t.certs.HTTPHandler(t.certs.RedirectHandler(publicPort(a.cfg.HTTP.ListenHTTPS, t.mux.Addr()))))
+		t.redirect = a.newHTTPServer(t.certs.HTTPHandler(t.certs.RedirectHandler(publicPort(a.start.HTTP.ListenHTTPS, t.mux.Addr()))))
 		go func() {
 			if err := t.redirect.Serve(t.redirectLn); !errors.Is(err, http.ErrServerClosed) {
 				served <- fmt.Errorf("redirect: %w", err)
