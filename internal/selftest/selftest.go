@@ -40,27 +40,27 @@ type Result struct {
 // Check allocates twice on t and relays a datagram from one relay address
 // to the other and back. It gives up when ctx ends.
 func Check(ctx context.Context, t Target, c Credentials) Result {
-	res := Result{Target: t}
-	done := make(chan struct{})
-	var closers []func()
+	type outcome struct {
+		rtt     time.Duration
+		err     error
+		closers []func()
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		defer close(done)
-		res.RTT, res.Err = roundTrip(t, c, &closers)
+		var o outcome
+		o.rtt, o.err = roundTrip(t, c, &o.closers)
+		done <- o
 	}()
 	select {
-	case <-done:
+	case o := <-done:
+		closeAll(o.closers)
+		return Result{Target: t, RTT: o.rtt, Err: o.err}
 	case <-ctx.Done():
-		res.Err = fmt.Errorf("%s %s: %w", t.Transport, t.Addr, ctx.Err())
 		// The round trip gives up by itself (pion's retransmission limit,
 		// read deadlines); its sockets are closed once it has.
-		go func() {
-			<-done
-			closeAll(closers)
-		}()
-		return res
+		go func() { closeAll((<-done).closers) }()
+		return Result{Target: t, Err: fmt.Errorf("%s %s: %w", t.Transport, t.Addr, ctx.Err())}
 	}
-	closeAll(closers)
-	return res
 }
 
 // closeAll runs closers last first: the allocations say goodbye (Refresh
