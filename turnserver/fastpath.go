@@ -147,13 +147,13 @@ func (f *fastPath) events(next turn.EventHandler) turn.EventHandler {
 		}
 	}
 	next.OnChannelCreated = func(src, dst net.Addr, protocol, username, realm string, relay, peer net.Addr, number uint16) {
-		f.channel(src, dst, peer, number, true)
+		f.channel(relay, peer, number, true)
 		if chCreated != nil {
 			chCreated(src, dst, protocol, username, realm, relay, peer, number)
 		}
 	}
 	next.OnChannelDeleted = func(src, dst net.Addr, protocol, username, realm string, relay, peer net.Addr, number uint16) {
-		f.channel(src, dst, peer, number, false)
+		f.channel(relay, peer, number, false)
 		if chDeleted != nil {
 			chDeleted(src, dst, protocol, username, realm, relay, peer, number)
 		}
@@ -187,23 +187,27 @@ func (f *fastPath) allocationDeleted(src, dst net.Addr) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// pion closes the relay socket before it reports the deletion, and the
+	// five-tuple may already hold a new allocation by then: only a closed
+	// socket's route is the one being deleted.
 	k := allocKey{client, listener}
-	if rc := f.allocs[k]; rc != nil {
-		rc.table.Store(nil)
+	if rc := f.allocs[k]; rc != nil && rc.closed.Load() {
 		delete(f.allocs, k)
 	}
 }
 
-func (f *fastPath) channel(src, dst, peer net.Addr, number uint16, add bool) {
-	client, ok1 := udpAddrPort(src)
-	listener, ok2 := udpAddrPort(dst)
-	peerAP, ok3 := udpAddrPort(peer)
-	if !ok1 || !ok2 || !ok3 {
+// channel adds or removes a channel route. The allocation is found by its
+// relay port: pion reports a channel's deletion while closing the
+// allocation, when its five-tuple may already name a newer one.
+func (f *fastPath) channel(relay, peer net.Addr, number uint16, add bool) {
+	relayAP, ok1 := udpAddrPort(relay)
+	peerAP, ok2 := udpAddrPort(peer)
+	if !ok1 || !ok2 {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rc := f.allocs[allocKey{client, listener}]
+	rc := f.relays[int(relayAP.Port())]
 	if rc == nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -77,4 +78,42 @@ func TestChannelFastPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { a, _ := fastRoutes(srv); return a == 0 })
+}
+
+// TestFastPathLateDeletion: pion reports an allocation's deletion after
+// closing it, when its five-tuple may already hold a new allocation; the
+// new one's routes must survive the old one's events.
+func TestFastPathLateDeletion(t *testing.T) {
+	t.Parallel()
+	f := newFastPath()
+	listener := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3478}
+	lap, _ := udpAddrPort(listener)
+	f.listeners[lap] = &net.UDPConn{}
+	client := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5000}
+	peer := &net.UDPAddr{IP: net.IPv4(127, 1, 0, 1), Port: 6000}
+	oldRC, newRC := &relayConn{port: 20001}, &relayConn{port: 20002}
+	oldRelay := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 20001}
+	newRelay := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 20002}
+	f.addRelay(20001, oldRC)
+	f.allocationCreated(client, listener, oldRelay)
+	f.channel(oldRelay, peer, 0x4000, true)
+
+	// pion: delete from its map, create the new allocation, then close
+	// the old one (channel events) and report the deletion.
+	f.addRelay(20002, newRC)
+	f.allocationCreated(client, listener, newRelay)
+	f.channel(newRelay, peer, 0x4000, true)
+	f.channel(oldRelay, peer, 0x4000, false)
+	oldRC.closed.Store(true)
+	oldRC.table.Store(nil)
+	f.removeRelay(20001, oldRC)
+	f.allocationDeleted(client, listener)
+
+	cip, _ := udpAddrPort(client)
+	if got := f.lookup(cip, lap); got != newRC {
+		t.Fatalf("five-tuple routes to %p, want the new allocation %p", got, newRC)
+	}
+	if tbl := newRC.table.Load(); tbl == nil || tbl.byNumber[0x4000] == nil {
+		t.Fatal("the new allocation lost its channel to the old one's deletion")
+	}
 }

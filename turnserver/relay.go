@@ -97,9 +97,10 @@ type relayConn struct {
 	verdict atomic.Pointer[peerVerdict] // the last peer written to
 	from    atomic.Pointer[peerAddr]    // the last peer read from
 
-	port  int
-	table atomic.Pointer[channelTable] // fast path routes; nil for none
-	buf   []byte                       // ReadFrom's, room for a ChannelData header
+	port   int
+	table  atomic.Pointer[channelTable] // fast path routes; nil for none
+	closed atomic.Bool
+	buf    []byte // ReadFrom's, room for a ChannelData header
 }
 
 // relayReadSize is what pion reads a relayed datagram into (its rtpMTU).
@@ -107,6 +108,7 @@ const relayReadSize = 1600
 
 // Close closes the socket and forgets its fast path routes.
 func (c *relayConn) Close() error {
+	c.closed.Store(true)
 	c.table.Store(nil)
 	if c.gen.fast != nil {
 		c.gen.fast.removeRelay(c.port, c)
