@@ -36,7 +36,7 @@ type conn struct {
 	logp    atomic.Pointer[slog.Logger] // gains room and peer on join
 	limiter *rate.Limiter
 
-	send       chan outMsg   // never closed; bounded by Config.SendQueue (+ slack)
+	send       *sendQueue    // bounded by Config.SendQueue (+ slack)
 	quit       chan struct{} // closed once by stop or abort
 	quitOnce   sync.Once
 	writerDone chan struct{}
@@ -61,7 +61,7 @@ func newConn(s *Server, ws *websocket.Conn, ip netip.Addr) *conn {
 		ws:         ws,
 		ip:         ip,
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
-		send:       make(chan outMsg, s.cfg.SendQueue+sendSlack),
+		send:       newSendQueue(),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
@@ -192,12 +192,24 @@ func (c *conn) writeLoop() {
 	defer ping.Stop()
 	for {
 		select {
-		case m := <-c.send:
-			_ = c.ws.SetWriteDeadline(c.srv.writeDeadline())
-			if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
-				c.stop(0, "")
-				c.closeFrame()
-				return
+		case <-c.send.ready:
+			for {
+				select {
+				case <-c.quit:
+					c.closeFrame()
+					return
+				default:
+				}
+				m, ok := c.send.pop()
+				if !ok {
+					break
+				}
+				_ = c.ws.SetWriteDeadline(c.srv.writeDeadline())
+				if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
+					c.stop(0, "")
+					c.closeFrame()
+					return
+				}
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, c.srv.writeDeadline()); err != nil {
@@ -246,30 +258,25 @@ func (c *conn) abort() {
 // enqueue queues msg for the writer without blocking. A client whose queue
 // is full is too slow: it is disconnected and counted, and the room goes on.
 func (c *conn) enqueue(data []byte, roomEvent bool) {
+	limit := c.srv.cfg.SendQueue + sendSlack
 	select {
 	case <-c.quit:
 		// Dying: keep what fits so a resume can still deliver it.
-		select {
-		case c.send <- outMsg{data, roomEvent}:
-		default:
-		}
+		c.send.push(outMsg{data, roomEvent}, limit)
 		return
 	default:
 	}
-	if len(c.send) >= c.srv.cfg.SendQueue && roomEvent {
-		c.slow()
-		return
+	if roomEvent {
+		limit = c.srv.cfg.SendQueue // the slack is for the connection's own replies
 	}
-	select {
-	case c.send <- outMsg{data, roomEvent}:
-	default:
+	if !c.send.push(outMsg{data, roomEvent}, limit) {
 		c.slow()
 	}
 }
 
 func (c *conn) slow() {
 	c.srv.stats.slowClients.Add(1)
-	c.log().Info("client too slow, closing", "queue", len(c.send))
+	c.log().Info("client too slow, closing", "queue", c.send.len())
 	c.stop(closePolicy, "too slow")
 }
 
@@ -278,13 +285,12 @@ func (c *conn) slow() {
 func (c *conn) drainRoomEvents() [][]byte {
 	var out [][]byte
 	for {
-		select {
-		case m := <-c.send:
-			if m.roomEvent {
-				out = append(out, m.data)
-			}
-		default:
+		m, ok := c.send.pop()
+		if !ok {
 			return out
+		}
+		if m.roomEvent {
+			out = append(out, m.data)
 		}
 	}
 }

@@ -33,8 +33,11 @@ func FuzzHandle(f *testing.F) {
 		for _, in := range [][]byte{first, second} {
 			c.handle(in)
 		}
-		for len(c.send) > 0 {
-			m := <-c.send
+		for {
+			m, ok := c.send.pop()
+			if !ok {
+				break
+			}
 			var v struct {
 				Type string `json:"type"`
 			}

@@ -100,9 +100,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 	})
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  4096,
-		CheckOrigin:      s.origins.check,
+		// Idle connections hold no buffers of their own: reads reuse the
+		// HTTP server's reader, writes take a buffer from the pool only
+		// while writing.
+		ReadBufferSize:  0,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     s.origins.check,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			http.Error(w, http.StatusText(status), status)
 		},
@@ -128,30 +132,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusTooManyRequests)
 		return
 	}
-	defer s.ipl.release(ip)
 
 	// Register before upgrading so Shutdown either sees this call or it
 	// sees closing and refuses.
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.ipl.release(ip)
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	s.handlers.Add(1)
 	s.mu.Unlock()
-	defer s.handlers.Done()
 
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.ipl.release(ip)
+		s.handlers.Done()
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws, ip)
 	if !s.track(c) {
 		c.stop(closeGoingAway, "server shutting down")
 	}
-	c.serve()
-	s.untrack(c)
+	// The connection is served on a goroutine of its own and this handler
+	// returns: net/http then drops the request, its headers and buffers,
+	// which an idle connection would otherwise hold for its whole life.
+	go func() {
+		defer s.handlers.Done()
+		defer s.ipl.release(ip)
+		c.serve()
+		s.untrack(c)
+	}()
 }
 
 func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
