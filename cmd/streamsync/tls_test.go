@@ -264,6 +264,8 @@ listen_tcp = []
 listen_tls = ["127.0.0.1:0"]
 public_host = "127.0.0.1"
 relay_bind = "127.0.0.1"
+relay_port_min = 20000
+relay_port_max = 20999
 secrets = ["start-failure-secret-0123"]
 [metrics]
 listen = ""
