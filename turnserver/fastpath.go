@@ -245,6 +245,7 @@ func (f *fastPath) forward(b []byte, e *clientEntry, listener netip.AddrPort) bo
 		return false
 	}
 	_, _ = rc.WriteTo(b[channelDataHeader:channelDataHeader+length], r.peerAddr)
+	rc.gen.stats.FastPathForwarded.Add(1)
 	return true
 }
 

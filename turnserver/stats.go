@@ -25,6 +25,8 @@ type Stats struct {
 
 	Panics atomic.Uint64 // panics contained while inspecting a request
 
+	FastPathForwarded atomic.Uint64 // ChannelData forwarded by the fast path, not pion
+
 	PeerBytesOut   atomic.Uint64 // bytes relayed to peers
 	PeerPacketsOut atomic.Uint64 // datagrams relayed to peers
 	PeerBytesIn    atomic.Uint64 // bytes received from peers
