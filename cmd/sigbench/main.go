@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/procstat"
 )
 
 type result struct {
@@ -112,11 +114,11 @@ func run() error {
 		defer ip.close()
 		*url = ip.url
 	}
-	sample := func() procSample {
+	sample := func() procstat.Sample {
 		if *pid == 0 {
-			return procSample{}
+			return procstat.Sample{}
 		}
-		s, err := readProc(*pid)
+		s, err := procstat.Read(*pid)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sigbench: read /proc:", err)
 		}

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/procstat"
 )
 
 // result is one run's figures; it is the JSON line.
@@ -131,11 +133,11 @@ func run() error {
 	if *rate == 0 {
 		res.Window = *window
 	}
-	sample := func() procSample {
+	sample := func() procstat.Sample {
 		if *pid == 0 {
-			return procSample{}
+			return procstat.Sample{}
 		}
-		s, err := readProc(*pid)
+		s, err := procstat.Read(*pid)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "turnbench: read /proc:", err)
 		}

@@ -1,4 +1,6 @@
-package main
+// Package procstat reads what /proc tells about a process: CPU time, resident
+// memory and threads, for the load generators.
+package procstat
 
 import (
 	"bufio"
@@ -12,17 +14,17 @@ import (
 // It is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// procSample is what /proc tells about a process at one instant.
-type procSample struct {
+// Sample is what /proc tells about a process at one instant.
+type Sample struct {
 	CPUSeconds float64 // user + system time
 	SysSeconds float64 // system (kernel) time alone
 	RSSBytes   int64   // VmRSS
 	Threads    int
 }
 
-// readProc samples /proc/pid/stat and /proc/pid/status.
-func readProc(pid int) (procSample, error) {
-	var s procSample
+// Read samples /proc/pid/stat and /proc/pid/status.
+func Read(pid int) (Sample, error) {
+	var s Sample
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return s, err
