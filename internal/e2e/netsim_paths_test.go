@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // candidate is one end of a selected ICE candidate pair, from getStats.
@@ -106,28 +102,9 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-// waitTrue polls an expression that may be a promise (it is awaited)
-// until it is truthy or the timeout passes.
-func (p *participant) waitTrue(what, expr string, timeout time.Duration) {
-	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(async () => !!(await (`+expr+`)))()`, chromedp.EvalAwaitPromise))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		last = err
-		time.Sleep(250 * time.Millisecond)
-	}
-	p.t.Fatalf("%s: timed out after %v waiting for %s (last error: %v)", p.name, timeout, what, last)
-}
-
 // waitFlowing waits until the participant's one media connection is
 // connected and video frames decoded and audio packets received go up.
 func (p *participant) waitFlowing() {
 	p.t.Helper()
-	p.waitTrue("video and audio flowing", `__e2e.flowing().then((f) => f.connected >= 1 && f.video >= 1 && f.audio >= 1)`, mediaWait)
+	p.waitFor("video and audio flowing", `__e2e.flowing().then((f) => f.connected >= 1 && f.video >= 1 && f.audio >= 1)`, mediaWait)
 }

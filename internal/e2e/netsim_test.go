@@ -196,7 +196,7 @@ func scenarioSameLAN(t *testing.T, tb *testbed) {
 	// valid sooner; with a host-to-host pair available it must move there.
 	for i, p := range []*participant{alice, bob} {
 		other := hosts[1-i]
-		p.waitTrue("the host-to-host pair selected", fmt.Sprintf(`(async () => {
+		p.waitFor("the host-to-host pair selected", fmt.Sprintf(`(async () => {
 			const p = await %s;
 			return p.length === 1 && p[0].local && p[0].local.type === 'host' && p[0].remote && p[0].remote.address === %q; })()`,
 			pathsJS, other.ip), mediaWait)
@@ -231,11 +231,11 @@ func scenarioAddressChange(t *testing.T, tb *testbed) {
 	// socket is gone (network-change events, its keepalive) and reconnect.
 	moved := time.Now()
 	t.Logf("moved Alice from %s to %s", oldIP, newIP)
-	alice.waitTrue("ICE restart and media on the new address", fmt.Sprintf(`(async () => {
+	alice.waitFor("ICE restart and media on the new address", fmt.Sprintf(`(async () => {
 		const f = await __e2e.flowing();
 		const p = await %s;
 		return f.connected >= 1 && f.video >= 1 && p[0].local && p[0].local.address === %q && p[0].ufrag !== %q; })()`, pathsJS, newIP, ufrag), 60*time.Second)
-	bob.waitTrue("media from Alice's new address", fmt.Sprintf(`(async () => {
+	bob.waitFor("media from Alice's new address", fmt.Sprintf(`(async () => {
 		const f = await __e2e.flowing();
 		const p = await %s;
 		return f.connected >= 1 && f.video >= 1 && p[0].remote && p[0].remote.address === %q; })()`, pathsJS, newIP), mediaWait)
