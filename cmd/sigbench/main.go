@@ -25,10 +25,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/loadgen"
 	"github.com/streamsync/streamsync/internal/procstat"
 )
 
@@ -101,7 +101,7 @@ func run() error {
 	for len(ips) < *nIPs {
 		ips = append(ips, ips[len(ips)-1].Next())
 	}
-	raiseNoFile()
+	loadgen.RaiseNoFile()
 
 	res := result{Mode: "process", Conns: *conns, Rooms: *conns / 4, Rate: *rate, Seconds: duration.Seconds()}
 	var ip *inProcess
@@ -142,7 +142,7 @@ func run() error {
 		}
 	}()
 	start := time.Now()
-	if err := parallelDo(*conns/4, *parallel, func(room int) error {
+	if err := loadgen.ParallelDo(*conns/4, *parallel, func(room int) error {
 		var roomID string
 		for k := range 4 {
 			i := room*4 + k
@@ -209,7 +209,7 @@ func run() error {
 		res.Delivered = lat.delivered.Load() - d0
 		res.MsgsPerSec = float64(res.Delivered) / elapsed
 		p50, p99, p999 := lat.quantiles()
-		res.DeliveryP50us, res.DeliveryP99us, res.DeliveryP999us = us(p50), us(p99), us(p999)
+		res.DeliveryP50us, res.DeliveryP99us, res.DeliveryP999us = loadgen.Micros(p50), loadgen.Micros(p99), loadgen.Micros(p999)
 		if *pid != 0 && res.Delivered > 0 {
 			res.ServerCPU = p1.CPUSeconds - p0.CPUSeconds
 			res.CPUusPerMessage = res.ServerCPU / float64(res.Delivered) * 1e6
@@ -254,37 +254,6 @@ func (l *latencies) quantiles() (p50, p99, p999 time.Duration) {
 	slices.Sort(l.d)
 	q := func(f float64) time.Duration { return l.d[int(f*float64(len(l.d)-1))] }
 	return q(0.5), q(0.99), q(0.999)
-}
-
-func us(d time.Duration) float64 { return float64(d) / 1e3 }
-
-func parallelDo(n, par int, f func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	sem := make(chan struct{}, max(1, par))
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := f(i); err != nil {
-				once.Do(func() { first = err })
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-func raiseNoFile() {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
 }
 
 func printTable(r result) {

@@ -27,11 +27,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/loadgen"
 	"github.com/streamsync/streamsync/internal/procstat"
 )
 
@@ -127,7 +127,7 @@ func run() error {
 	if *window <= 0 {
 		*window = int64(max(1, 256 / *nAllocs))
 	}
-	raiseNoFile()
+	loadgen.RaiseNoFile()
 
 	res := result{Label: *label, Allocs: *nAllocs, Size: *size, Rate: *rate, Seconds: duration.Seconds()}
 	if *rate == 0 {
@@ -170,7 +170,7 @@ func run() error {
 		}
 	}()
 	start := time.Now()
-	if err := parallelDo(*nAllocs, *parallel, func(i int) error {
+	if err := loadgen.ParallelDo(*nAllocs, *parallel, func(i int) error {
 		a, err := openAllocation(i, clientIPs[i%len(clientIPs)], srv, *realm, *secret, fmt.Sprintf("%s-%d", *userBase, i), epoch)
 		allocs[i] = a
 		return err
@@ -179,7 +179,7 @@ func run() error {
 	}
 	res.SetupSeconds = time.Since(start).Seconds()
 	res.AllocsPerSec = float64(*nAllocs) / res.SetupSeconds
-	if err := parallelDo(*nAllocs, 4**parallel, func(i int) error {
+	if err := loadgen.ParallelDo(*nAllocs, 4**parallel, func(i int) error {
 		return allocs[i].bindChannel(echoes[i%len(echoes)].addr(), 10*time.Second)
 	}); err != nil {
 		return err
@@ -232,9 +232,9 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "phases: allocate %.2fs, bind channels %.2fs, deallocate %.2fs\n",
 			res.SetupSeconds, bindSeconds, time.Since(t2).Seconds())
 	}
-	res.RTTP50us = us(h.quantile(0.50))
-	res.RTTP99us = us(h.quantile(0.99))
-	res.RTTP999us = us(h.quantile(0.999))
+	res.RTTP50us = loadgen.Micros(h.quantile(0.50))
+	res.RTTP99us = loadgen.Micros(h.quantile(0.99))
+	res.RTTP999us = loadgen.Micros(h.quantile(0.999))
 	res.BenchCPU = b1 - b0
 	if *pid != 0 {
 		res.ServerCPU = p1.CPUSeconds - p0.CPUSeconds
@@ -262,30 +262,6 @@ func totals(allocs []*allocation) (recv, sent uint64) {
 	return recv, sent
 }
 
-func us(d time.Duration) float64 { return float64(d) / 1e3 }
-
-// parallelDo runs f(0..n-1), at most par at once, and returns the first error.
-func parallelDo(n, par int, f func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	sem := make(chan struct{}, max(1, par))
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := f(i); err != nil {
-				once.Do(func() { first = err })
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
 // selfCPU returns this process's user+system CPU seconds.
 func selfCPU() float64 {
 	var ru syscall.Rusage
@@ -293,15 +269,6 @@ func selfCPU() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// raiseNoFile lifts RLIMIT_NOFILE to its hard limit: one socket per allocation.
-func raiseNoFile() {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
 }
 
 func printTable(r result) {
