@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -56,45 +55,46 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T, network string) int {
+// boundConfig writes a copy of app's config file whose TURN listen
+// addresses (given as 127.0.0.1:0) name the ports app bound, for the
+// commands that read them from the file (credentials, selftest).
+func boundConfig(t *testing.T, app *apptest.Appliance) string {
 	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	text, err := os.ReadFile(app.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	s := string(text)
+	for key, addr := range map[string]string{"listen_udp": app.TURNUDPAddr, "listen_tcp": app.TURNTCPAddr, "listen_tls": app.TURNTLSAddr} {
+		if addr != "" {
+			s = strings.Replace(s, key+` = ["127.0.0.1:0"]`, key+` = ["`+addr+`"]`, 1)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bound.toml")
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestCredentialsAllocateAgainstServe: what `streamsync credentials` prints
 // allocates on a running `streamsync serve` sharing its config file, and
 // the server stops with exit 0 on SIGTERM.
 func TestCredentialsAllocateAgainstServe(t *testing.T) {
-	port := freePort(t, "udp")
-	cfg := fmt.Sprintf(`
+	app := apptest.Start(t, `
 [http]
 listen = "127.0.0.1:0"
 [turn]
-listen_udp = ["127.0.0.1:%d"]
+listen_udp = ["127.0.0.1:0"]
 listen_tcp = []
 relay_bind = "127.0.0.1"
 relay_port_min = 23000
 relay_port_max = 23999
 secrets = ["credentials-test-secret-0123"]
-`, port)
-	app := apptest.Start(t, cfg)
+`)
 
 	var out, errOut bytes.Buffer
-	if code := run([]string{"credentials", "-config", app.ConfigPath, "-user", "ops", "-ttl", "10m"}, &out, &errOut); code != 0 {
+	if code := run([]string{"credentials", "-config", boundConfig(t, app), "-user", "ops", "-ttl", "10m"}, &out, &errOut); code != 0 {
 		t.Fatalf("credentials: exit %d: %s", code, errOut.String())
 	}
 	var ic ice.Config
@@ -107,7 +107,7 @@ secrets = ["credentials-test-secret-0123"]
 			turnServer = s
 		}
 	}
-	want := fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", port)
+	want := "turn:" + app.TURNUDPAddr + "?transport=udp"
 	if len(turnServer.URLs) != 1 || turnServer.URLs[0] != want {
 		t.Fatalf("TURN URLs %q, want [%s]", turnServer.URLs, want)
 	}
@@ -120,7 +120,7 @@ secrets = ["credentials-test-secret-0123"]
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := app.TURNUDPAddr
 	client, err := turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: addr, TURNServerAddr: addr, Conn: conn,
 		Username: turnServer.Username, Password: turnServer.Credential, Realm: "streamsync",

@@ -20,17 +20,15 @@ import (
 	"github.com/streamsync/streamsync/turnserver"
 )
 
-// serviceConfig is a loopback appliance with fixed TURN ports (so that
-// `streamsync selftest` can read them from the same file) and the given
-// secrets and extra lines.
-func serviceConfig(t *testing.T, secrets string, extra string) (string, int) {
-	port := freePort(t, "udp")
+// serviceConfig is a loopback appliance with the given secrets and extra
+// lines.
+func serviceConfig(secrets string, extra string) string {
 	return fmt.Sprintf(`
 [http]
 listen = "127.0.0.1:0"
 [turn]
-listen_udp = ["127.0.0.1:%d"]
-listen_tcp = ["127.0.0.1:%d"]
+listen_udp = ["127.0.0.1:0"]
+listen_tcp = ["127.0.0.1:0"]
 relay_bind = "127.0.0.1"
 relay_port_min = 26000
 relay_port_max = 26999
@@ -39,7 +37,7 @@ allowed_peer_ranges = ["127.0.0.0/8"]
 [metrics]
 listen = "127.0.0.1:0"
 %s
-`, port, port, secrets, extra), port
+`, secrets, extra)
 }
 
 func TestNotifyReadyAndWatchdog(t *testing.T) {
@@ -49,7 +47,7 @@ func TestNotifyReadyAndWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	cfg, _ := serviceConfig(t, `"notify-test-secret-0123456"`, "")
+	cfg := serviceConfig(`"notify-test-secret-0123456"`, "")
 	apptest.StartWith(t, cfg, apptest.Options{Env: []string{
 		"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000", "WATCHDOG_PID=",
 	}})
@@ -75,23 +73,39 @@ func runCmd(args ...string) (int, string) {
 }
 
 func TestSelfTestCommand(t *testing.T) {
-	cfg, _ := serviceConfig(t, `"selftest-cmd-secret-0123456"`, "")
+	cfg := serviceConfig(`"selftest-cmd-secret-0123456"`, "")
 	app := apptest.Start(t, cfg)
-	code, out := runCmd("selftest", "-config", app.ConfigPath)
+	code, out := runCmd("selftest", "-config", boundConfig(t, app))
 	if code != 0 || !strings.Contains(out, "ok    TURN over udp") || !strings.Contains(out, "ok    TURN over tcp") {
 		t.Fatalf("selftest against a running server: exit %d\n%s", code, out)
 	}
 	app.Stop(t)
 
 	// A server whose TURN over TCP is turned off, checked with a file that
-	// still names its TCP listener: the check fails and names TCP.
-	cfg2, _ := serviceConfig(t, `"selftest-cmd-secret-0123456"`, "")
-	checked := filepath.Join(t.TempDir(), "checked.toml")
-	if err := os.WriteFile(checked, []byte(cfg2), 0o600); err != nil {
+	// still names a TCP listener (one that accepts and never answers): the
+	// check fails and names TCP.
+	noTCP := regexp.MustCompile(`listen_tcp = \[[^\]]*\]`).ReplaceAllString(cfg, "listen_tcp = []")
+	app2 := apptest.Start(t, noTCP)
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	noTCP := regexp.MustCompile(`listen_tcp = \[[^\]]*\]`).ReplaceAllString(cfg2, "listen_tcp = []")
-	apptest.Start(t, noTCP)
+	defer mute.Close()
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	checked := filepath.Join(t.TempDir(), "checked.toml")
+	text := strings.Replace(cfg, `listen_udp = ["127.0.0.1:0"]`, `listen_udp = ["`+app2.TURNUDPAddr+`"]`, 1)
+	text = strings.Replace(text, `listen_tcp = ["127.0.0.1:0"]`, `listen_tcp = ["`+mute.Addr().String()+`"]`, 1)
+	if err := os.WriteFile(checked, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, out = runCmd("selftest", "-config", checked, "-timeout", "5s")
 	if code != 1 || !strings.Contains(out, "FAIL  TURN over tcp") || !strings.Contains(out, "ok    TURN over udp") {
 		t.Fatalf("selftest with TCP off: exit %d, want 1 naming tcp\n%s", code, out)
@@ -136,7 +150,7 @@ func metricsURL(t *testing.T, app *apptest.Appliance) string {
 // TestMetricsCountRelayedTraffic: one allocation and one relayed round
 // trip move the counters by exactly that much.
 func TestMetricsCountRelayedTraffic(t *testing.T) {
-	cfg, port := serviceConfig(t, `"metrics-test-secret-0123456"`, `selftest_interval = "0s"`)
+	cfg := serviceConfig(`"metrics-test-secret-0123456"`, `selftest_interval = "0s"`)
 	app := apptest.Start(t, cfg)
 	url := metricsURL(t, app)
 	series := []string{
@@ -154,7 +168,7 @@ func TestMetricsCountRelayedTraffic(t *testing.T) {
 	}
 
 	u, p, _, _ := turnserver.MintREST("metrics-test-secret-0123456", "m", time.Now(), time.Hour)
-	relay := allocate(t, "udp", fmt.Sprintf("127.0.0.1:%d", port), u, p)
+	relay := allocate(t, "udp", app.TURNUDPAddr, u, p)
 	peer := turntest.EchoPeer(t, "127.0.0.5:0")
 	payload := bytes.Repeat([]byte("x"), 321)
 	if _, err := relay.WriteTo(payload, peer); err != nil {
@@ -166,7 +180,7 @@ func TestMetricsCountRelayedTraffic(t *testing.T) {
 		t.Fatalf("echo: %d bytes, %v", n, err)
 	}
 	eu, ep, _, _ := turnserver.MintREST("metrics-test-secret-0123456", "late", time.Now().Add(-2*time.Hour), time.Hour)
-	allocateExpectFailure(t, fmt.Sprintf("127.0.0.1:%d", port), eu, ep)
+	allocateExpectFailure(t, app.TURNUDPAddr, eu, ep)
 
 	want := map[string]float64{
 		"streamsync_turn_allocations":                                  1,
@@ -189,9 +203,9 @@ func TestMetricsCountRelayedTraffic(t *testing.T) {
 // one that needs a restart is refused and the process keeps serving.
 func TestReloadOnSIGHUP(t *testing.T) {
 	const oldSecret, newSecret = "old-secret-0123456789abc", "new-secret-0123456789abc"
-	cfg, port := serviceConfig(t, `"`+oldSecret+`"`, "")
+	cfg := serviceConfig(`"`+oldSecret+`"`, "")
 	app := apptest.Start(t, cfg)
-	turnAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	turnAddr := app.TURNUDPAddr
 
 	ou, op, _, _ := turnserver.MintREST(oldSecret, "old", time.Now(), time.Hour)
 	liveRelay := allocate(t, "udp", turnAddr, ou, op)

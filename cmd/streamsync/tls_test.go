@@ -210,18 +210,7 @@ key_file = %q
 	// `streamsync selftest` checks TLS too, verifying the certificate.
 	caPath := filepath.Join(dir, "ca.pem")
 	_ = os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600)
-	cfgText, _ := os.ReadFile(app.ConfigPath)
-	checked := string(cfgText)
-	for _, kv := range [][2]string{
-		{`listen_udp = ["127.0.0.1:0"]`, `listen_udp = ["` + app.TURNUDPAddr + `"]`},
-		{`listen_tcp = ["127.0.0.1:0"]`, `listen_tcp = ["` + app.TURNTCPAddr + `"]`},
-		{`listen_tls = ["127.0.0.1:0"]`, `listen_tls = ["` + app.TURNTLSAddr + `"]`},
-	} {
-		checked = strings.Replace(checked, kv[0], kv[1], 1)
-	}
-	checkedPath := filepath.Join(dir, "checked.toml")
-	_ = os.WriteFile(checkedPath, []byte(checked), 0o600)
-	code, out := runCmd("selftest", "-config", checkedPath, "-ca", caPath)
+	code, out := runCmd("selftest", "-config", boundConfig(t, app), "-ca", caPath)
 	if code != 0 || !strings.Contains(out, "ok    TURN over tls") {
 		t.Fatalf("selftest with TLS: exit %d\n%s", code, out)
 	}
