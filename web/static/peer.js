@@ -14,6 +14,13 @@ const FIRST_OFFER_WAIT_MS = 5000;
 // answer is restarted: a lost candidate or a browser that stopped
 // gathering after a rollback must not leave a black tile for good.
 const STUCK_MS = 12000;
+// A connection that settled on a relayed pair while a direct pair to the
+// same peer works is moved there with an ICE restart: relaying costs the
+// server bandwidth and the call delay. Chrome's controlling side does not
+// always leave the first pair that worked for a better one. Checked this
+// long after connecting, at most DIRECT_TRIES times per connection.
+const DIRECT_CHECK_MS = 4000;
+const DIRECT_TRIES = 2;
 
 export class Peer extends EventTarget {
   /**
@@ -47,6 +54,7 @@ export class Peer extends EventTarget {
     this.closed = false;
     this.disconnectTimer = 0;
     this.lastRestart = 0;
+    this.directTries = 0;
 
     const pc = this.pc;
     // Chat rides one negotiated channel (same id on both sides): no race on
@@ -167,6 +175,10 @@ export class Peer extends EventTarget {
   onState() {
     const ice = this.pc.iceConnectionState;
     clearTimeout(this.disconnectTimer);
+    clearTimeout(this.directTimer);
+    if (ice === 'connected' || ice === 'completed') {
+      this.directTimer = setTimeout(() => this.preferDirect(), DIRECT_CHECK_MS);
+    }
     if (ice === 'failed') this.restart('failed');
     if (ice === 'disconnected') {
       this.disconnectTimer = setTimeout(() => {
@@ -174,6 +186,28 @@ export class Peer extends EventTarget {
       }, DISCONNECTED_GRACE_MS);
     }
     this.emit('state', this.pc.connectionState);
+  }
+
+  /** Restarts ICE when a relayed pair is in use though a direct one works. */
+  async preferDirect() {
+    if (this.closed || this.policy === 'relay' || this.directTries >= DIRECT_TRIES) return;
+    let stats;
+    try { stats = await this.pc.getStats(); } catch { return; }
+    let selected = null;
+    stats.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) selected = stats.get(r.selectedCandidatePairId);
+    });
+    const kind = (id) => (stats.get(id) || {}).candidateType;
+    const relayed = (p) => kind(p.localCandidateId) === 'relay' || kind(p.remoteCandidateId) === 'relay';
+    if (!selected || !relayed(selected)) return;
+    let direct = false;
+    stats.forEach((r) => {
+      if (r.type === 'candidate-pair' && r.state === 'succeeded' && !relayed(r)) direct = true;
+    });
+    if (!direct) return;
+    this.directTries++;
+    this.lastRestart = 0;
+    this.restart('a direct path works; leaving the relay');
   }
 
   /** ICE restart: new ufrag/pwd and candidates, same media. */
@@ -245,6 +279,7 @@ export class Peer extends EventTarget {
   stats() { return this.pc.getStats(); }
 
   close() {
+    clearTimeout(this.directTimer);
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.disconnectTimer);
