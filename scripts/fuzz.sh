@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target of the module for FUZZTIME each (default 30s).
-# `make fuzz` runs the long pass; `make test` a short one (FUZZTIME=2s), so
-# CI exercises every target beyond its seed corpus. A crasher is written to
+# `make fuzz` runs the long pass; `make test` a short one (FUZZTIME=2000x:
+# a count, not a duration, since a fuzzing run cut by its clock can fail with
+# "context deadline exceeded" on a busy machine), so CI exercises every
+# target beyond its seed corpus. A crasher is written to
 # the package's testdata/fuzz/ and fails the run: commit it as a regression.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func FuzzStreamFramer(f *testing.F) {
 	f.Add(bind.Raw, uint8(3))
 	f.Add(append([]byte{0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0}, bind.Raw...), uint8(7))
 	f.Add([]byte{0x00, 0x01, 0xff, 0xff}, uint8(1))
-	srv := &Server{keys: newKeyCache(), unauth: newIPLimiter(), caps: newAllocationCaps()}
+	srv := &Server{log: slog.New(slog.DiscardHandler), keys: newKeyCache(), unauth: newIPLimiter(), caps: newAllocationCaps()}
 	st, _ := srv.newState(testConfigForFuzz())
 	srv.state.Store(st)
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
