@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -37,10 +36,10 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 	creds := selftest.Credentials{Username: username, Password: password, Realm: cfg.TURN.Realm}
 	var targets []selftest.Target
 	if len(cfg.TURN.ListenUDP) > 0 {
-		targets = append(targets, selftest.Target{Transport: "udp", Addr: loopbackIfWildcard(cfg.TURN.ListenUDP[0])})
+		targets = append(targets, selftest.Target{Transport: "udp", Addr: selftest.Dialable(cfg.TURN.ListenUDP[0])})
 	}
 	if len(cfg.TURN.ListenTCP) > 0 {
-		targets = append(targets, selftest.Target{Transport: "tcp", Addr: loopbackIfWildcard(cfg.TURN.ListenTCP[0])})
+		targets = append(targets, selftest.Target{Transport: "tcp", Addr: selftest.Dialable(cfg.TURN.ListenTCP[0])})
 	}
 	if cfg.TLS.Enabled() && len(cfg.TURN.ListenTLS) > 0 {
 		tc, err := selfTestTLSConfig(cfg.TURN.PublicHost, *caFile)
@@ -48,7 +47,7 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "selftest:", err)
 			return 2
 		}
-		targets = append(targets, selftest.Target{Transport: "tls", Addr: loopbackIfWildcard(cfg.TURN.ListenTLS[0]), TLS: tc})
+		targets = append(targets, selftest.Target{Transport: "tls", Addr: selftest.Dialable(cfg.TURN.ListenTLS[0]), TLS: tc})
 	}
 	failed := 0
 	for _, t := range targets {
@@ -68,17 +67,6 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "the relay works")
 	return 0
-}
-
-func loopbackIfWildcard(hostport string) string {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return hostport
 }
 
 // selfTestTLSConfig verifies the relay's certificate for host (the name

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -96,29 +94,15 @@ func (a *App) selfTestCredentials() (selftest.Credentials, error) {
 func (a *App) SelfTestTargets() []selftest.Target {
 	var out []selftest.Target
 	if addrs := a.turn.UDPAddrs(); len(addrs) > 0 {
-		out = append(out, selftest.Target{Transport: "udp", Addr: dialable(addrs[0])})
+		out = append(out, selftest.Target{Transport: "udp", Addr: selftest.Dialable(addrs[0].String())})
 	}
 	if addrs := a.turn.TCPAddrs(); len(addrs) > 0 {
-		out = append(out, selftest.Target{Transport: "tcp", Addr: dialable(addrs[0])})
+		out = append(out, selftest.Target{Transport: "tcp", Addr: selftest.Dialable(addrs[0].String())})
 	}
 	if addr, cfg, ok := a.selfTestTLSTarget(); ok {
 		out = append(out, selftest.Target{Transport: "tls", Addr: addr, TLS: cfg})
 	}
 	return out
-}
-
-// dialable turns a wildcard listen address into its loopback equivalent.
-func dialable(a net.Addr) string {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := ap.Addr(); ip.IsUnspecified() {
-		if ip.Is4() || ip.Is4In6() || ip == netip.IPv6Unspecified() {
-			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
-		}
-	}
-	return ap.String()
 }
 
 // state reports the self-test for metrics.

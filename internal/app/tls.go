@@ -13,6 +13,7 @@ import (
 	"github.com/streamsync/streamsync/internal/certs"
 	"github.com/streamsync/streamsync/internal/config"
 	"github.com/streamsync/streamsync/internal/demux"
+	"github.com/streamsync/streamsync/internal/selftest"
 	"github.com/streamsync/streamsync/turnserver"
 )
 
@@ -144,5 +145,5 @@ func (a *App) selfTestTLSTarget() (addr string, cfg *tls.Config, ok bool) {
 	if len(addrs) == 0 {
 		return "", nil, false
 	}
-	return dialable(addrs[0]), &tls.Config{ServerName: a.tls.host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, true //nolint:gosec // see doc comment
+	return selftest.Dialable(addrs[0].String()), &tls.Config{ServerName: a.tls.host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, true //nolint:gosec // see doc comment
 }

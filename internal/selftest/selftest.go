@@ -180,3 +180,16 @@ func allocate(t Target, c Credentials, closers *[]func()) (net.PacketConn, error
 	*closers = append(*closers, func() { _ = relay.Close() })
 	return relay, nil
 }
+
+// Dialable turns a listen address into one to dial from the same host:
+// a wildcard address (0.0.0.0, ::) becomes 127.0.0.1 on the same port.
+func Dialable(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return hostport
+}
