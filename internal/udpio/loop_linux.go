@@ -1,0 +1,175 @@
+//go:build linux
+
+package udpio
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Loop is an epoll instance and the goroutine that waits on it. The wait
+// is a blocking system call, so the goroutine keeps its thread while idle
+// and the Go scheduler is not involved when a datagram arrives.
+type Loop struct {
+	epfd int
+	wake int // eventfd that interrupts the wait on Close
+	log  *slog.Logger
+
+	mu      sync.Mutex // guards socks, nextID and shut; taken once per wake-up, not per datagram
+	socks   map[uint64]*Socket
+	nextID  uint64
+	shut    bool // epfd is closed: its number may name another descriptor now
+	closing atomic.Bool
+	done    chan struct{}
+}
+
+// wakeID is the event data of the wake-up eventfd; socket ids start at 1.
+const wakeID = 0
+
+// readsPerTurn bounds the datagrams read from one socket per wake-up, so a
+// busy socket cannot starve the others of its loop (the epoll is
+// level-triggered: what is left is reported again).
+const readsPerTurn = 16
+
+// NewLoop creates a loop and starts its goroutine. A handler's panic is
+// logged to log and costs only the datagram it was handling.
+func NewLoop(log *slog.Logger) (*Loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	l := &Loop{epfd: epfd, wake: wake, log: log, socks: make(map[uint64]*Socket), nextID: wakeID + 1, done: make(chan struct{})}
+	if err := l.ctl(unix.EPOLL_CTL_ADD, wake, wakeID); err != nil {
+		_ = unix.Close(wake)
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	holdProcs(1)
+	go l.run()
+	return l, nil
+}
+
+func (l *Loop) ctl(op, fd int, id uint64) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+func (l *Loop) add(s *Socket) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing.Load() {
+		return ErrClosed
+	}
+	s.id = l.nextID
+	l.nextID++
+	l.socks[s.id] = s
+	if err := l.ctl(unix.EPOLL_CTL_ADD, s.fd, s.id); err != nil {
+		delete(l.socks, s.id)
+		return fmt.Errorf("register socket: %w", err)
+	}
+	return nil
+}
+
+// remove stops reads of s. The caller still holds s's owner reference, so
+// the descriptor is open; an event already taken for s finds it gone.
+func (l *Loop) remove(s *Socket) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.socks[s.id] == s {
+		delete(l.socks, s.id)
+		if !l.shut {
+			_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.fd, nil)
+		}
+	}
+}
+
+// Len is the number of sockets the loop serves.
+func (l *Loop) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.socks)
+}
+
+// Close stops the loop and waits for its goroutine. Its sockets stop being
+// read; their owners still close them.
+func (l *Loop) Close() error {
+	if !l.closing.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := unix.Write(l.wake, one); err != nil {
+		return os.NewSyscallError("eventfd write", err)
+	}
+	<-l.done
+	holdProcs(-1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.shut = true
+	_ = unix.Close(l.wake)
+	return unix.Close(l.epfd)
+}
+
+func (l *Loop) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, 128)
+	ready := make([]*Socket, 0, len(events))
+	buf := make([]byte, Headroom+maxDatagram)
+	for {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			panic(fmt.Sprintf("udpio: epoll_wait: %v", err)) // EBADF/EFAULT/EINVAL: a bug of ours
+		}
+		ready = ready[:0]
+		l.mu.Lock()
+		for _, ev := range events[:n] {
+			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if s := l.socks[id]; s != nil && s.acquire() {
+				ready = append(ready, s)
+			}
+		}
+		l.mu.Unlock()
+		for _, s := range ready {
+			l.drain(s, buf)
+			s.release()
+		}
+		clear(ready)
+		if l.closing.Load() {
+			return
+		}
+	}
+}
+
+// drain reads up to readsPerTurn datagrams of s into buf.
+func (l *Loop) drain(s *Socket, buf []byte) {
+	defer l.contain(s)
+	for range readsPerTurn {
+		n, src, e := s.recv(buf[Headroom:])
+		if e != 0 {
+			// EAGAIN: drained. Anything else (ECONNREFUSED from an ICMP
+			// error of an earlier send, for one) concerns a single
+			// datagram; the next wake-up reads on.
+			return
+		}
+		if s.closed.Load() {
+			return
+		}
+		s.h.Datagram(s, buf, n, src)
+	}
+}
