@@ -79,8 +79,9 @@ type Config struct {
 	// per second each way; excess datagrams are dropped. 0 = no cap. Default 0.
 	AllocationBandwidth int `toml:"allocation_bandwidth"`
 	// UDPSockets is how many sockets serve each listen_udp address, sharing
-	// its port with SO_REUSEPORT (Linux), each with its own read loop so
-	// that relaying uses every core. 0 = one per CPU. Default 0.
+	// its port with SO_REUSEPORT (Linux), and how many event loops read
+	// them and the relay sockets (package udpio), so that relaying uses
+	// every core. 0 = one per CPU. Default 0.
 	UDPSockets int `toml:"udp_sockets"`
 	// UDPReceiveBuffer and UDPSendBuffer size the kernel buffers (SO_RCVBUF,
 	// SO_SNDBUF) of the UDP listener and relay sockets, in bytes; the

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/pion/turn/v4"
+	"github.com/streamsync/streamsync/internal/udpio"
 )
 
 // The channel fast path. Once a UDP client has bound a channel (RFC 8656
@@ -45,7 +46,7 @@ type fastPath struct {
 	// listeners maps a UDP listener's local address (pion's five-tuple
 	// destination) to the socket ChannelData to its clients is written
 	// with. Filled before serving, read-only after.
-	listeners map[netip.AddrPort]*net.UDPConn
+	listeners map[netip.AddrPort]*udpio.Socket
 
 	mu sync.Mutex // guards the maps below; taken on events and cache misses, not per datagram
 	// relays maps a relay port to its socket, from bind to close.
@@ -60,7 +61,7 @@ type allocKey struct {
 
 func newFastPath() *fastPath {
 	return &fastPath{
-		listeners: make(map[netip.AddrPort]*net.UDPConn),
+		listeners: make(map[netip.AddrPort]*udpio.Socket),
 		relays:    make(map[int]*relayConn),
 		allocs:    make(map[allocKey]*relayConn),
 	}
@@ -69,7 +70,7 @@ func newFastPath() *fastPath {
 // channelTable is one allocation's routes; immutable, replaced whole.
 type channelTable struct {
 	client   netip.AddrPort // the client's address
-	out      *net.UDPConn   // the listener socket to reach it with
+	out      *udpio.Socket  // the listener socket to reach it with
 	byNumber map[uint16]*channelRoute
 	byPeer   map[netip.AddrPort]*channelRoute
 }

@@ -4,6 +4,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/udpio"
 )
 
 // fastRoutes returns the number of allocations and channels the fast path
@@ -92,7 +94,7 @@ func TestFastPathLateDeletion(t *testing.T) {
 	f := newFastPath()
 	listener := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3478}
 	lap, _ := udpAddrPort(listener)
-	f.listeners[lap] = &net.UDPConn{}
+	f.listeners[lap] = &udpio.Socket{}
 	client := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 5000}
 	peer := &net.UDPAddr{IP: net.IPv4(127, 1, 0, 1), Port: 6000}
 	oldRC, newRC := &relayConn{port: 20001}, &relayConn{port: 20002}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/udpio"
 	"golang.org/x/time/rate"
 )
 
@@ -20,9 +21,10 @@ var errNoRelayPort = errors.New("no free relay port in range")
 // sockets within the configured port range and wraps each so that the
 // policy in force is applied where the socket writes.
 type relayGenerator struct {
-	fast       *fastPath  // nil: no channel fast path
-	bind       netip.Addr // local IP relay sockets bind to
-	advertised net.IP     // relay IP told to clients
+	loops      *udpio.Group // relay sockets are spread over them
+	fast       *fastPath    // nil: no channel fast path
+	bind       netip.Addr   // local IP relay sockets bind to
+	advertised net.IP       // relay IP told to clients
 	minPort    int
 	maxPort    int
 	state      *atomic.Pointer[runtimeState]
@@ -60,19 +62,20 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 }
 
 func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.Addr, error) {
-	pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.bind, uint16(port))))
-	if err != nil {
-		return nil, nil, err
-	}
 	cfg := &g.state.Load().cfg
-	setBuffers(pc, *cfg)
-	rc := &relayConn{UDPConn: pc, gen: g, port: port}
-	if g.fast != nil {
-		g.fast.addRelay(port, rc)
-	}
+	rc := &relayConn{gen: g, port: port, queue: newPionQueue(relayQueue, g.stats)}
 	if bw := cfg.AllocationBandwidth; bw > 0 {
 		rc.out = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
 		rc.in = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
+	}
+	sock, err := g.loops.Next().Listen(network, netip.AddrPortFrom(g.bind, uint16(port)), socketOptions(*cfg, false), rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc.sock = sock
+	rc.addr = net.UDPAddrFromAddrPort(sock.LocalAddr())
+	if g.fast != nil {
+		g.fast.addRelay(port, rc)
 	}
 	return rc, &net.UDPAddr{IP: g.advertised, Port: port}, nil
 }
@@ -82,29 +85,36 @@ func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 	return nil, nil, errors.New("TCP relay allocations (RFC 6062) are not supported")
 }
 
-// relayConn is the peer-facing socket of one allocation. pion writes to it
-// what clients send to peers and reads from it what peers send back.
+// relayConn is the peer-facing socket of one allocation, read by a udpio
+// loop. pion writes to it what clients send to peers and reads from it
+// (through a pionQueue) what peers send back without a channel.
 //
 // Both directions run per datagram, so neither takes a lock nor allocates
 // in the common case: a write reuses the verdict on its peer address until
 // the peer or the runtime state (a reload) changes, and a read hands pion
 // the same *net.UDPAddr for as long as the same peer sends.
 type relayConn struct {
-	*net.UDPConn
+	sock    *udpio.Socket // set before pion or the fast path see the conn
+	addr    *net.UDPAddr  // sock's local address
 	gen     *relayGenerator
 	out, in *rate.Limiter // nil when allocation_bandwidth is 0
+	queue   *pionQueue
 
 	verdict atomic.Pointer[peerVerdict] // the last peer written to
-	from    atomic.Pointer[peerAddr]    // the last peer read from
+	from    *peerAddr                   // the last peer read from; owned by the loop goroutine
 
 	port   int
 	table  atomic.Pointer[channelTable] // fast path routes; nil for none
 	closed atomic.Bool
-	buf    []byte // ReadFrom's, room for a ChannelData header
 }
 
+// relayQueue bounds the datagrams from peers without a channel waiting
+// for pion to send them as Data indications. Browsers bind channels for
+// their media, so this carries the first packets of a flow and little else.
+const relayQueue = 64
+
 // relayReadSize is what pion reads a relayed datagram into (its rtpMTU).
-const relayReadSize = 1600
+const relayReadSize = pionMTU
 
 // Close closes the socket and forgets its fast path routes.
 func (c *relayConn) Close() error {
@@ -113,8 +123,21 @@ func (c *relayConn) Close() error {
 	if c.gen.fast != nil {
 		c.gen.fast.removeRelay(c.port, c)
 	}
-	return c.UDPConn.Close()
+	c.queue.close()
+	return c.sock.Close()
 }
+
+// LocalAddr is the relay socket's bound address.
+func (c *relayConn) LocalAddr() net.Addr { return c.addr }
+
+// SetDeadline sets the read deadline; writes never block.
+func (c *relayConn) SetDeadline(t time.Time) error { return c.queue.SetReadDeadline(t) }
+
+// SetReadDeadline bounds ReadFrom.
+func (c *relayConn) SetReadDeadline(t time.Time) error { return c.queue.SetReadDeadline(t) }
+
+// SetWriteDeadline is accepted and has nothing to bound: writes never block.
+func (c *relayConn) SetWriteDeadline(time.Time) error { return nil }
 
 // peerVerdict is the policy's answer for one peer address under one
 // runtime state; it is immutable.
@@ -156,7 +179,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.gen.stats.RelayDropsBandwidth.Add(1)
 		return len(p), nil
 	}
-	n, err := c.WriteToUDPAddrPort(p, v.dst)
+	n, err := c.sock.WriteTo(p, v.dst)
 	if err == nil {
 		c.gen.stats.PeerBytesOut.Add(uint64(n))
 		c.gen.stats.PeerPacketsOut.Add(1)
@@ -173,40 +196,33 @@ func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict
 	return &peerVerdict{state: st, peer: ap, dst: netip.AddrPortFrom(ip, ap.Port()), ok: ok}
 }
 
-// ReadFrom reads a datagram from a peer, dropping what exceeds the
-// allocation's bandwidth cap. A datagram from a peer the client has bound
-// a channel to is sent to the client as ChannelData right here (see
-// fastPath); pion gets the others, to send as Data indications.
-// ReadFrom must have a single caller (pion's read loop of the allocation).
-func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	if c.buf == nil {
-		c.buf = make([]byte, channelDataHeader+relayReadSize)
+// Datagram handles a datagram from a peer on the loop goroutine,
+// dropping what exceeds the allocation's bandwidth cap. A datagram from a
+// peer the client has bound a channel to is sent to the client as
+// ChannelData right here, its header written into the headroom (see
+// fastPath); the others are queued for pion, to send as Data indications.
+func (c *relayConn) Datagram(_ *udpio.Socket, buf []byte, n int, src netip.AddrPort) {
+	if c.in != nil && !c.in.AllowN(time.Now(), n) {
+		c.gen.stats.RelayDropsBandwidth.Add(1)
+		return
 	}
-	for {
-		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(c.buf[channelDataHeader:])
-		if err != nil {
-			return 0, nil, err
+	c.gen.stats.PeerBytesIn.Add(uint64(n))
+	c.gen.stats.PeerPacketsIn.Add(1)
+	if t := c.table.Load(); t != nil && n < relayReadSize {
+		if r := t.byPeer[src]; r != nil {
+			binary.BigEndian.PutUint16(buf[0:2], r.number)
+			binary.BigEndian.PutUint16(buf[2:4], uint16(n))
+			_, _ = t.out.WriteTo(buf[:channelDataHeader+n], t.client)
+			return
 		}
-		if c.in != nil && !c.in.AllowN(time.Now(), n) {
-			c.gen.stats.RelayDropsBandwidth.Add(1)
-			continue
-		}
-		c.gen.stats.PeerBytesIn.Add(uint64(n))
-		c.gen.stats.PeerPacketsIn.Add(1)
-		if t := c.table.Load(); t != nil && n < relayReadSize {
-			if r := t.byPeer[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; r != nil {
-				binary.BigEndian.PutUint16(c.buf[0:2], r.number)
-				binary.BigEndian.PutUint16(c.buf[2:4], uint16(n))
-				_, _ = t.out.WriteToUDPAddrPort(c.buf[:channelDataHeader+n], t.client)
-				continue
-			}
-		}
-		n = copy(p, c.buf[channelDataHeader:channelDataHeader+n])
-		last := c.from.Load()
-		if last == nil || last.ap != ap {
-			last = &peerAddr{ap: ap, addr: net.UDPAddrFromAddrPort(ap)}
-			c.from.Store(last)
-		}
-		return n, last.addr, nil
 	}
+	last := c.from
+	if last == nil || last.ap != src {
+		last = &peerAddr{ap: src, addr: net.UDPAddrFromAddrPort(src)}
+		c.from = last
+	}
+	c.queue.push(buf[udpio.Headroom:udpio.Headroom+n], last.addr)
 }
+
+// ReadFrom returns the next datagram from a peer without a channel.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.queue.pop(p) }

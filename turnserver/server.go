@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pion/turn/v4"
+	"github.com/streamsync/streamsync/internal/udpio"
 )
 
 // Server is a running STUN/TURN relay.
@@ -27,7 +28,8 @@ type Server struct {
 	caps   *allocationCaps
 	stats  Stats
 	pion   *turn.Server
-	fast   *fastPath // the ChannelData fast path of UDP clients
+	fast   *fastPath    // the ChannelData fast path of UDP clients
+	loops  *udpio.Group // read every UDP socket: listeners and relays
 
 	udp        []net.PacketConn // udp_sockets per listen_udp address
 	udpAddrs   []net.Addr       // one per listen_udp address
@@ -84,11 +86,15 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 	}
 	s.state.Store(st)
 
+	if s.loops, err = udpio.NewGroup(udpSocketCount(cfg), logger); err != nil {
+		return nil, fmt.Errorf("start udp event loops: %w", err)
+	}
 	if err := s.listen(cfg, opts); err != nil {
 		s.closeSockets()
 		return nil, err
 	}
 	gen := &relayGenerator{
+		loops:      s.loops,
 		fast:       s.fast,
 		bind:       netip.MustParseAddr(cfg.RelayBind),
 		advertised: net.IP(advertised.AsSlice()),
@@ -158,15 +164,16 @@ func (s *Server) listen(cfg Config, opts Options) error {
 		return &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})}
 	}
 	for _, addr := range cfg.ListenUDP {
-		group, err := listenUDPGroup(addr, udpSocketCount(cfg), cfg)
+		group, err := listenUDPGroup(addr, udpSocketCount(cfg), cfg, s.loops,
+			func() *clientConn { return newClientConn(s.fast, &s.stats) })
 		if err != nil {
 			return err
 		}
 		for _, pc := range group {
-			s.udp = append(s.udp, &inspectedPacketConn{PacketConn: newClientConn(pc, s.fast), in: in})
+			s.udp = append(s.udp, &inspectedPacketConn{PacketConn: pc, in: in})
 		}
 		if ap, ok := udpAddrPort(group[0].LocalAddr()); ok {
-			s.fast.listeners[ap] = group[0]
+			s.fast.listeners[ap] = group[0].sock
 		}
 		s.udpAddrs = append(s.udpAddrs, group[0].LocalAddr())
 	}
@@ -208,6 +215,7 @@ func (s *Server) closeSockets() {
 	for _, l := range s.streamListeners() {
 		_ = l.Close()
 	}
+	_ = s.loops.Close()
 }
 
 // Reload applies a new configuration to the running relay: secrets, peer
@@ -253,7 +261,8 @@ func (s *Server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Lo
 
 // Close stops the relay and ends every allocation.
 func (s *Server) Close() error {
-	return s.pion.Close()
+	err := s.pion.Close()
+	return errors.Join(err, s.loops.Close())
 }
 
 // UDPAddrs returns the bound UDP listener addresses.

@@ -22,6 +22,7 @@ type Stats struct {
 	UnauthenticatedDropped atomic.Uint64 // unauthenticated UDP requests dropped by the per-IP rate
 	RelayDropsPolicy       atomic.Uint64 // datagrams dropped: own address outside the relay port range
 	RelayDropsBandwidth    atomic.Uint64 // datagrams dropped by allocation_bandwidth
+	QueueDrops             atomic.Uint64 // datagrams dropped because pion's queue of a socket was full
 
 	Panics atomic.Uint64 // panics contained while inspecting a request
 

@@ -110,6 +110,7 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descPermDenials, s.PermissionDenials.Load(), turnserver.ReasonDeniedRange)
 	counter(ch, descRelayDrops, s.RelayDropsPolicy.Load(), "own_address_port")
 	counter(ch, descRelayDrops, s.RelayDropsBandwidth.Load(), "bandwidth")
+	counter(ch, descRelayDrops, s.QueueDrops.Load(), "queue_full")
 	counter(ch, descPermDenials, s.PermissionCapHits.Load(), "permission_cap")
 	counter(ch, descPermDenials, s.ChannelCapRejections.Load(), "channel_cap")
 	counter(ch, descUnauthDropped, s.UnauthenticatedDropped.Load())
