@@ -76,9 +76,8 @@ type channelTable struct {
 }
 
 type channelRoute struct {
-	number   uint16
-	peer     netip.AddrPort
-	peerAddr *net.UDPAddr // handed to relayConn.WriteTo, never changed
+	number uint16
+	peer   netip.AddrPort
 }
 
 // with returns a copy of t with route r added (or, with add false, the
@@ -213,7 +212,7 @@ func (f *fastPath) channel(relay, peer net.Addr, number uint16, add bool) {
 		return
 	}
 	if t := rc.table.Load(); t != nil {
-		r := &channelRoute{number: number, peer: peerAP, peerAddr: net.UDPAddrFromAddrPort(peerAP)}
+		r := &channelRoute{number: number, peer: peerAP}
 		rc.table.Store(t.with(r, add))
 	}
 }
@@ -245,7 +244,7 @@ func (f *fastPath) forward(b []byte, e *clientEntry, listener netip.AddrPort) bo
 	if r == nil {
 		return false
 	}
-	_, _ = rc.WriteTo(b[channelDataHeader:channelDataHeader+length], r.peerAddr)
+	_, _ = rc.writePeer(b[channelDataHeader:channelDataHeader+length], r.peer)
 	rc.gen.stats.FastPathForwarded.Add(1)
 	return true
 }

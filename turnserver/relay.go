@@ -164,7 +164,11 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("relay write to %T", addr)
 	}
-	ap := ua.AddrPort()
+	return c.writePeer(p, ua.AddrPort())
+}
+
+// writePeer is WriteTo for a peer address at hand (the fast path's).
+func (c *relayConn) writePeer(p []byte, ap netip.AddrPort) (int, error) {
 	st := c.gen.state.Load()
 	v := c.verdict.Load()
 	if v == nil || v.state != st || v.peer != ap {

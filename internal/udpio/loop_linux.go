@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,6 +38,9 @@ const wakeID = 0
 // busy socket cannot starve the others of its loop (the epoll is
 // level-triggered: what is left is reported again).
 const readsPerTurn = 16
+
+// yieldEvery is how often a busy loop passes through the scheduler.
+const yieldEvery = 4 * time.Millisecond
 
 // NewLoop creates a loop and starts its goroutine. A handler's panic is
 // logged to log and costs only the datagram it was handling.
@@ -128,7 +133,17 @@ func (l *Loop) run() {
 	events := make([]unix.EpollEvent, 128)
 	ready := make([]*Socket, 0, len(events))
 	buf := make([]byte, Headroom+maxDatagram)
+	lastYield := time.Now()
 	for {
+		// A goroutine that never passes through the scheduler looks stuck
+		// to sysmon, which after 10 ms takes its P away in the middle of
+		// epoll_wait and then polls every 20 µs for a while: measured, a
+		// sixth of the relay's CPU. A yield every millisecond or so costs
+		// a scheduling round and keeps sysmon asleep (see also holdProcs).
+		if time.Since(lastYield) > yieldEvery {
+			runtime.Gosched()
+			lastYield = time.Now()
+		}
 		n, err := unix.EpollWait(l.epfd, events, -1)
 		if err != nil {
 			if err == syscall.EINTR {
