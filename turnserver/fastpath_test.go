@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 	"time"
@@ -121,5 +122,86 @@ func TestFastPathLateDeletion(t *testing.T) {
 	}
 	if tbl := newRC.table.Load(); tbl == nil || tbl.byNumber[0x4000] == nil {
 		t.Fatal("the new allocation lost its channel to the old one's deletion")
+	}
+}
+
+// TestFastPathAllocatesNothing relays datagrams over a bound channel in
+// both directions, between sockets the test owns, and counts the heap
+// allocations per round trip: the relay's per-datagram path (udpio loop,
+// fast path, peer policy, counters) must allocate nothing.
+func TestFastPathAllocatesNothing(t *testing.T) {
+	// Not parallel: AllocsPerRun counts the allocations of the whole process.
+	srv := startServer(t, func(c *Config) { c.AllowedPeerRanges = mustPrefixes("127.0.0.0/8") })
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 1, 2, 6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	u, p := validCreds(t, "dave")
+	c, conn := dialClient(t, srv, "udp", u, p)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+	buf := make([]byte, 2048)
+	_ = peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	waitFor(t, func() bool { // pion's client binds a channel on its first writes to a peer
+		if _, err := relay.WriteTo([]byte("bind"), peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := peer.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatalf("peer: %v", err)
+		}
+		_, ch := fastRoutes(srv)
+		return ch == 1
+	})
+	var number uint16
+	srv.fast.mu.Lock()
+	for _, rc := range srv.fast.allocs {
+		for n := range rc.table.Load().byNumber {
+			number = n
+		}
+	}
+	srv.fast.mu.Unlock()
+
+	// Take the client's address over: pion's socket closes (the allocation
+	// lives on in the server) and a plain one binds the same address.
+	clientAddr := conn.LocalAddr().(*net.UDPAddr)
+	_ = conn.Close()
+	client, err := net.ListenUDP("udp4", clientAddr)
+	if err != nil {
+		t.Fatalf("rebind the client's address %v: %v", clientAddr, err)
+	}
+	defer client.Close()
+	_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
+	server := srv.UDPAddrs()[0].(*net.UDPAddr).AddrPort()
+	msg := make([]byte, channelDataHeader+100)
+	binary.BigEndian.PutUint16(msg[0:2], number)
+	binary.BigEndian.PutUint16(msg[2:4], 100)
+	roundTrip := func() {
+		if _, err := client.WriteToUDPAddrPort(msg, server); err != nil {
+			t.Fatal(err)
+		}
+		n, from, err := peer.ReadFromUDPAddrPort(buf)
+		if err != nil || n != 100 {
+			t.Fatalf("peer read %d bytes (%v), want 100", n, err)
+		}
+		if _, err := peer.WriteToUDPAddrPort(buf[:n], from); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err = client.ReadFromUDPAddrPort(buf)
+		if err != nil || n != len(msg) || binary.BigEndian.Uint16(buf[0:2]) != number {
+			t.Fatalf("client read %d bytes %x (%v), want ChannelData of %d bytes on channel %#x", n, buf[:min(n, 8)], err, len(msg), number)
+		}
+	}
+	for range 20 {
+		roundTrip()
+	}
+	fast := srv.Stats().FastPathForwarded.Load()
+	if allocs := testing.AllocsPerRun(500, roundTrip); allocs != 0 {
+		t.Fatalf("%.2f heap allocations per relayed round trip, want 0", allocs)
+	}
+	if got := srv.Stats().FastPathForwarded.Load() - fast; got < 500 {
+		t.Fatalf("the fast path forwarded %d of 501+ datagrams", got)
 	}
 }
