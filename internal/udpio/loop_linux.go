@@ -5,6 +5,7 @@ package udpio
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -38,6 +39,11 @@ const wakeID = 0
 // busy socket cannot starve the others of its loop (the epoll is
 // level-triggered: what is left is reported again).
 const readsPerTurn = 16
+
+// batchSize is how many datagrams one recvmmsg(2) reads at most. Each
+// has a buffer of the largest UDP payload, of which the kernel touches
+// only what arrives.
+const batchSize = 8
 
 // yieldEvery is how often a busy loop passes through the scheduler.
 const yieldEvery = 4 * time.Millisecond
@@ -132,7 +138,7 @@ func (l *Loop) run() {
 	defer close(l.done)
 	events := make([]unix.EpollEvent, 128)
 	ready := make([]*Socket, 0, len(events))
-	buf := make([]byte, Headroom+maxDatagram)
+	b := newBatch(batchSize)
 	lastYield := time.Now()
 	for {
 		// A goroutine that never passes through the scheduler looks stuck
@@ -161,7 +167,7 @@ func (l *Loop) run() {
 		}
 		l.mu.Unlock()
 		for _, s := range ready {
-			l.drain(s, buf)
+			l.drain(s, b)
 			s.release()
 		}
 		clear(ready)
@@ -171,20 +177,32 @@ func (l *Loop) run() {
 	}
 }
 
-// drain reads up to readsPerTurn datagrams of s into buf.
-func (l *Loop) drain(s *Socket, buf []byte) {
-	defer l.contain(s)
-	for range readsPerTurn {
-		n, src, e := s.recv(buf[Headroom:])
+// drain reads up to readsPerTurn datagrams of s, batchSize per system
+// call. A short batch means the socket is drained: no further call just
+// to be told EAGAIN (level-triggered epoll reports what arrives later).
+func (l *Loop) drain(s *Socket, b *batch) {
+	for read := 0; read < readsPerTurn; {
+		n, e := s.recv(b)
 		if e != 0 {
-			// EAGAIN: drained. Anything else (ECONNREFUSED from an ICMP
-			// error of an earlier send, for one) concerns a single
-			// datagram; the next wake-up reads on.
+			// EAGAIN: drained. Anything else concerns a single datagram
+			// (an ICMP error of an earlier send, for one); the next
+			// wake-up reads on.
 			return
 		}
-		if s.closed.Load() {
+		for i := range n {
+			if s.closed.Load() {
+				return
+			}
+			l.deliver(s, b.bufs[i], int(b.msgs[i].Len), b.sender(i))
+		}
+		if n < len(b.msgs) {
 			return
 		}
-		s.h.Datagram(s, buf, n, src)
+		read += n
 	}
+}
+
+func (l *Loop) deliver(s *Socket, buf []byte, n int, src netip.AddrPort) {
+	defer l.contain(s)
+	s.h.Datagram(s, buf, n, src)
 }

@@ -233,22 +233,60 @@ func getPort(src *uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// recv reads one datagram without blocking; the caller holds a reference.
-// IPv4-mapped senders are returned as IPv4, zones are dropped.
-func (s *Socket) recv(b []byte) (int, netip.AddrPort, syscall.Errno) {
-	var sa unix.RawSockaddrInet6
-	salen := uint32(unix.SizeofSockaddrInet6)
-	n, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
-	if e != 0 {
-		return 0, netip.AddrPort{}, e
+// batch is a loop's recvmmsg(2) state: buffers with headroom, their
+// iovecs, and room for the senders' addresses.
+type batch struct {
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	bufs  [][]byte
+}
+
+func newBatch(n int) *batch {
+	b := &batch{
+		msgs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		bufs:  make([][]byte, n),
 	}
+	for i := range n {
+		b.bufs[i] = make([]byte, Headroom+maxDatagram)
+		b.iovs[i].Base = &b.bufs[i][Headroom]
+		b.iovs[i].SetLen(maxDatagram)
+		b.msgs[i].Hdr.Iov = &b.iovs[i]
+		b.msgs[i].Hdr.SetIovlen(1)
+		b.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+	}
+	return b
+}
+
+// recv reads up to len(b.msgs) datagrams in one system call without
+// blocking; the caller holds a reference. Datagram i is
+// b.bufs[i][Headroom:Headroom+b.msgs[i].Len] from b.sender(i).
+func (s *Socket) recv(b *batch) (int, syscall.Errno) {
+	for i := range b.msgs {
+		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.msgs[i].Hdr.Flags = 0
+		b.msgs[i].Len = 0
+	}
+	n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&b.msgs[0])),
+		uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}
+
+// sender decodes the address datagram i came from: IPv4-mapped senders
+// as IPv4, zones dropped.
+func (b *batch) sender(i int) netip.AddrPort {
+	sa := &b.names[i]
 	switch sa.Family {
 	case unix.AF_INET:
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
-		return int(n), netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), getPort(&sa4.Port)), 0
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), getPort(&sa4.Port))
 	case unix.AF_INET6:
-		return int(n), netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), getPort(&sa.Port)), 0
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), getPort(&sa.Port))
 	}
-	return int(n), netip.AddrPort{}, 0
+	return netip.AddrPort{}
 }
