@@ -284,7 +284,8 @@ func TestCloseUnderTraffic(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { // datagrams to every socket
+	// untilStopped applies do to every socket in turn until stop closes.
+	untilStopped := func(do func(s *Socket)) {
 		defer wg.Done()
 		for {
 			for _, s := range socks {
@@ -293,24 +294,17 @@ func TestCloseUnderTraffic(t *testing.T) {
 					return
 				default:
 				}
-				_, _ = sender.WriteToUDPAddrPort([]byte("ping"), s.LocalAddr())
+				do(s)
 			}
 		}
-	}()
-	go func() { // writes from another goroutine on the same sockets
-		defer wg.Done()
-		to := sender.LocalAddr().(*net.UDPAddr).AddrPort()
-		for {
-			for _, s := range socks {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, _ = s.WriteTo([]byte("pong"), to)
-			}
-		}
-	}()
+	}
+	to := sender.LocalAddr().(*net.UDPAddr).AddrPort()
+	go untilStopped(func(s *Socket) { // datagrams to every socket
+		_, _ = sender.WriteToUDPAddrPort([]byte("ping"), s.LocalAddr())
+	})
+	go untilStopped(func(s *Socket) { // writes from another goroutine on the same sockets
+		_, _ = s.WriteTo([]byte("pong"), to)
+	})
 	go func() { // drain the sender's socket
 		b := make([]byte, 64)
 		for {
