@@ -38,7 +38,7 @@ const wakeID = 0
 // readsPerTurn bounds the datagrams read from one socket per wake-up, so a
 // busy socket cannot starve the others of its loop (the epoll is
 // level-triggered: what is left is reported again).
-const readsPerTurn = 16
+const readsPerTurn = ReadsPerTurn
 
 // batchSize is how many datagrams one recvmmsg(2) reads at most. Each
 // has a buffer of the largest UDP payload, of which the kernel touches
@@ -108,6 +108,28 @@ func (l *Loop) remove(s *Socket) {
 	}
 }
 
+// SetReading stops (false) or resumes (true) reading s, so that a
+// consumer that falls behind leaves datagrams in the kernel's receive
+// buffer instead of having them dropped. Safe from any goroutine; a
+// no-op once s is closed.
+func (s *Socket) SetReading(on bool) {
+	if !s.acquire() {
+		return
+	}
+	defer s.release()
+	l := s.loop
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.socks[s.id] != s || l.shut {
+		return
+	}
+	ev := unix.EpollEvent{Fd: int32(uint32(s.id)), Pad: int32(uint32(s.id >> 32))}
+	if on {
+		ev.Events = unix.EPOLLIN
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, s.fd, &ev)
+}
+
 // Len is the number of sockets the loop serves.
 func (l *Loop) Len() int {
 	l.mu.Lock()
@@ -144,7 +166,7 @@ func (l *Loop) run() {
 		// A goroutine that never passes through the scheduler looks stuck
 		// to sysmon, which after 10 ms takes its P away in the middle of
 		// epoll_wait and then polls every 20 µs for a while: measured, a
-		// sixth of the relay's CPU. A yield every millisecond or so costs
+		// sixth of the relay's CPU. A yield every yieldEvery (4 ms) costs
 		// a scheduling round and keeps sysmon asleep (see also holdProcs).
 		if time.Since(lastYield) > yieldEvery {
 			runtime.Gosched()

@@ -8,19 +8,25 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
+
+// Procs is GOMAXPROCS: what to size the number of loops by.
+func Procs() int { return runtime.GOMAXPROCS(0) }
 
 // Loop groups sockets; off Linux each socket is read by a goroutine of its
 // own through Go's netpoller.
 type Loop struct {
-	log     *slog.Logger
-	mu      sync.Mutex
-	socks   map[*Socket]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	log      *slog.Logger
+	mu       sync.Mutex
+	socks    map[*Socket]struct{}
+	closing  bool
+	stopping atomic.Bool // Close: readers return at their next error
+	wg       sync.WaitGroup
 }
 
 // NewLoop creates a loop. A handler's panic is logged to log and costs
@@ -38,6 +44,10 @@ type Socket struct {
 	h      Handler
 	loop   *Loop
 	closed atomic.Bool
+
+	gate   sync.Mutex
+	resume *sync.Cond // on gate: paused changed, or the socket or loop closed
+	paused bool
 }
 
 // Listen binds a UDP socket on loop l (network "udp", "udp4" or "udp6")
@@ -64,6 +74,7 @@ func (l *Loop) Listen(network string, addr netip.AddrPort, opt Options, h Handle
 		_ = conn.SetWriteBuffer(opt.WriteBuffer)
 	}
 	s := &Socket{conn: conn, local: conn.LocalAddr().(*net.UDPAddr).AddrPort(), h: h, loop: l}
+	s.resume = sync.NewCond(&s.gate)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
@@ -80,13 +91,14 @@ func (l *Loop) serve(s *Socket) {
 	defer l.wg.Done()
 	buf := make([]byte, Headroom+maxDatagram)
 	for {
+		s.gate.Lock()
+		for s.paused && !s.closed.Load() && !l.stopping.Load() {
+			s.resume.Wait()
+		}
+		s.gate.Unlock()
 		n, src, err := s.conn.ReadFromUDPAddrPort(buf[Headroom:])
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
+			if s.closed.Load() || l.stopping.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
@@ -107,7 +119,8 @@ func (l *Loop) Len() int {
 	return len(l.socks)
 }
 
-// Close stops the loop's sockets and waits for their goroutines.
+// Close stops reading the loop's sockets and waits for their goroutines.
+// The sockets stay open for writes; their owners still close them.
 func (l *Loop) Close() error {
 	l.mu.Lock()
 	if l.closing {
@@ -115,14 +128,12 @@ func (l *Loop) Close() error {
 		return ErrClosed
 	}
 	l.closing = true
-	socks := make([]*Socket, 0, len(l.socks))
+	l.stopping.Store(true)
 	for s := range l.socks {
-		socks = append(socks, s)
+		_ = s.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the reader, which sees stopping
+		s.wake()
 	}
 	l.mu.Unlock()
-	for _, s := range socks {
-		_ = s.Close()
-	}
 	l.wg.Wait()
 	return nil
 }
@@ -141,7 +152,24 @@ func (s *Socket) Close() error {
 	s.loop.mu.Lock()
 	delete(s.loop.socks, s)
 	s.loop.mu.Unlock()
+	s.wake()
 	return s.conn.Close()
+}
+
+// SetReading stops (false) or resumes (true) reading s, so that a
+// consumer that falls behind leaves datagrams in the kernel's receive
+// buffer instead of having them dropped. Safe from any goroutine.
+func (s *Socket) SetReading(on bool) {
+	s.gate.Lock()
+	s.paused = !on
+	s.gate.Unlock()
+	s.resume.Broadcast()
+}
+
+func (s *Socket) wake() {
+	s.gate.Lock()
+	s.gate.Unlock() //nolint:staticcheck // empty section: orders the wake after the reader's check
+	s.resume.Broadcast()
 }
 
 // WriteTo sends b to dst.

@@ -24,6 +24,17 @@ var procs struct {
 	env   bool // GOMAXPROCS was set in the environment: restore it, not the default
 }
 
+// Procs is GOMAXPROCS as the program has it, not counting the Ps the
+// live loops add: what to size the number of loops by.
+func Procs() int {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.loops > 0 {
+		return procs.base
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 // holdProcs adds delta loops to the count and sets GOMAXPROCS to match.
 // With no loop left, the runtime's own setting (and its automatic update
 // on CPU quota changes) is restored.

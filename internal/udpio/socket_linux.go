@@ -175,8 +175,8 @@ func (s *Socket) Close() error {
 }
 
 // WriteTo sends b to dst without blocking. A full send buffer drops the
-// datagram with EAGAIN, as UDP may; an IPv4 destination is mapped for a
-// dual-stack socket.
+// datagram with ErrWouldBlock, as UDP may; an IPv4 destination is mapped
+// for a dual-stack socket.
 func (s *Socket) WriteTo(b []byte, dst netip.AddrPort) (int, error) {
 	if !s.acquire() {
 		return 0, ErrClosed
@@ -194,6 +194,9 @@ func (s *Socket) WriteTo(b []byte, dst netip.AddrPort) (int, error) {
 	n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)),
 		unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&sa)), salen)
 	if e != 0 {
+		if e == unix.EAGAIN {
+			return 0, ErrWouldBlock
+		}
 		return 0, os.NewSyscallError("sendto", e)
 	}
 	return int(n), nil

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync/atomic"
@@ -30,6 +31,11 @@ import (
 // Handler, so that a header can be prepended without a copy (a TURN relay
 // writes the 4-byte ChannelData header there).
 const Headroom = 4
+
+// ReadsPerTurn is the most datagrams of one socket its Handler receives
+// before the loop turns to other sockets; it is also how many may still
+// arrive after SetReading(false), from the turn in progress.
+const ReadsPerTurn = 16
 
 // maxDatagram is the largest UDP payload a loop reads whole.
 const maxDatagram = 65535
@@ -60,8 +66,13 @@ type Options struct {
 	ReadBuffer, WriteBuffer int
 }
 
-// ErrClosed is returned by operations on a closed socket or loop.
-var ErrClosed = errors.New("udpio: use of closed socket")
+// ErrClosed is returned by operations on a closed socket or loop; it is
+// a net.ErrClosed, as callers of a net.PacketConn expect.
+var ErrClosed = fmt.Errorf("udpio: %w", net.ErrClosed)
+
+// ErrWouldBlock is returned by WriteTo when the socket's send buffer is
+// full: the datagram is dropped, as UDP may drop it, without waiting.
+var ErrWouldBlock = errors.New("udpio: send buffer full, datagram dropped")
 
 // Group is a fixed set of loops handing out sockets round-robin.
 type Group struct {

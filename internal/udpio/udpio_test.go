@@ -192,8 +192,8 @@ func TestCloseSemantics(t *testing.T) {
 	if err := s.Close(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second Close: %v, want ErrClosed", err)
 	}
-	if _, err := s.WriteTo([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("WriteTo after Close: %v, want ErrClosed", err)
+	if _, err := s.WriteTo([]byte("x"), netip.MustParseAddrPort("127.0.0.1:9")); !errors.Is(err, ErrClosed) || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteTo after Close: %v, want ErrClosed, a net.ErrClosed", err)
 	}
 	if n := g.Loop(0).Len(); n != 0 {
 		t.Fatalf("loop serves %d sockets after Close, want 0", n)
