@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -22,6 +23,7 @@ type clientConn struct {
 	// goroutine, bounded by maxCachedClients.
 	clients map[netip.AddrPort]*clientEntry
 	queue   *pionQueue
+	stats   *Stats
 }
 
 // maxCachedClients bounds clientConn's cache; a flood of spoofed sources
@@ -34,7 +36,7 @@ const maxCachedClients = 1 << 14
 const listenerQueue = 1024
 
 func newClientConn(fast *fastPath, stats *Stats) *clientConn {
-	return &clientConn{fast: fast, clients: make(map[netip.AddrPort]*clientEntry), queue: newPionQueue(listenerQueue, stats)}
+	return &clientConn{fast: fast, clients: make(map[netip.AddrPort]*clientEntry), queue: newPionQueue(listenerQueue, stats), stats: stats}
 }
 
 func (c *clientConn) bound(sock *udpio.Socket) {
@@ -60,19 +62,32 @@ func (c *clientConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.Addr
 			return
 		}
 	}
-	c.queue.push(p, e.addr)
+	c.queue.push(p, e.addr, s)
 }
 
 // ReadFrom returns the next datagram for pion.
 func (c *clientConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.queue.pop(p) }
 
-// WriteTo sends a datagram to a client without blocking.
+// WriteTo sends a datagram to a client without blocking; a full send
+// buffer drops it and counts it.
 func (c *clientConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
 		return 0, fmt.Errorf("udp write to %T", addr)
 	}
-	return c.sock.WriteTo(p, ua.AddrPort())
+	n, err := c.sock.WriteTo(p, ua.AddrPort())
+	return dropIfFull(n, err, len(p), c.stats)
+}
+
+// dropIfFull turns a write that found the send buffer full into a counted
+// drop, as UDP may drop: pion logs every write error at Error level, which
+// a burst would flood.
+func dropIfFull(n int, err error, size int, stats *Stats) (int, error) {
+	if errors.Is(err, udpio.ErrWouldBlock) {
+		stats.SendBufferDrops.Add(1)
+		return size, nil
+	}
+	return n, err
 }
 
 // Close closes the socket and ends pion's reads.

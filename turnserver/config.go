@@ -81,7 +81,8 @@ type Config struct {
 	// UDPSockets is how many sockets serve each listen_udp address, sharing
 	// its port with SO_REUSEPORT (Linux), and how many event loops read
 	// them and the relay sockets (package udpio), so that relaying uses
-	// every core. 0 = one per CPU. Default 0.
+	// every core. 0 = one per CPU the Go runtime uses (GOMAXPROCS, which
+	// follows a cgroup CPU quota). Default 0.
 	UDPSockets int `toml:"udp_sockets"`
 	// UDPReceiveBuffer and UDPSendBuffer size the kernel buffers (SO_RCVBUF,
 	// SO_SNDBUF) of the UDP listener and relay sockets, in bytes; the

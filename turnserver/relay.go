@@ -63,7 +63,7 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 
 func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.Addr, error) {
 	cfg := &g.state.Load().cfg
-	rc := &relayConn{gen: g, port: port, queue: newPionQueue(relayQueue, g.stats)}
+	rc := &relayConn{gen: g, port: port, queue: newFlowQueue(relayQueue, g.stats)}
 	if bw := cfg.AllocationBandwidth; bw > 0 {
 		rc.out = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
 		rc.in = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
@@ -108,13 +108,14 @@ type relayConn struct {
 	closed atomic.Bool
 }
 
-// relayQueue bounds the datagrams from peers without a channel waiting
-// for pion to send them as Data indications. Browsers bind channels for
-// their media, so this carries the first packets of a flow and little else.
+// relayQueue bounds the datagrams from peers waiting for pion: those
+// without a channel (sent as Data indications; browsers bind channels for
+// their media, so the first packets of a flow) and, for clients on TCP or
+// TLS, all of them. Past it the socket is not read (see newFlowQueue).
 const relayQueue = 64
 
-// relayReadSize is what pion reads a relayed datagram into (its rtpMTU).
-const relayReadSize = pionMTU
+// maxChannelData is the largest payload a ChannelData length can carry.
+const maxChannelData = 0xFFFF
 
 // Close closes the socket and forgets its fast path routes.
 func (c *relayConn) Close() error {
@@ -188,7 +189,7 @@ func (c *relayConn) writePeer(p []byte, ap netip.AddrPort) (int, error) {
 		c.gen.stats.PeerBytesOut.Add(uint64(n))
 		c.gen.stats.PeerPacketsOut.Add(1)
 	}
-	return n, err
+	return dropIfFull(n, err, len(p), c.gen.stats)
 }
 
 // judge applies st's peer policy and the own-address port guard to ap.
@@ -205,18 +206,19 @@ func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict
 // peer the client has bound a channel to is sent to the client as
 // ChannelData right here, its header written into the headroom (see
 // fastPath); the others are queued for pion, to send as Data indications.
-func (c *relayConn) Datagram(_ *udpio.Socket, buf []byte, n int, src netip.AddrPort) {
+func (c *relayConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.AddrPort) {
 	if c.in != nil && !c.in.AllowN(time.Now(), n) {
 		c.gen.stats.RelayDropsBandwidth.Add(1)
 		return
 	}
 	c.gen.stats.PeerBytesIn.Add(uint64(n))
 	c.gen.stats.PeerPacketsIn.Add(1)
-	if t := c.table.Load(); t != nil && n < relayReadSize {
+	if t := c.table.Load(); t != nil && n <= maxChannelData {
 		if r := t.byPeer[src]; r != nil {
 			binary.BigEndian.PutUint16(buf[0:2], r.number)
 			binary.BigEndian.PutUint16(buf[2:4], uint16(n))
-			_, _ = t.out.WriteTo(buf[:channelDataHeader+n], t.client)
+			_, err := t.out.WriteTo(buf[:channelDataHeader+n], t.client)
+			_, _ = dropIfFull(0, err, 0, c.gen.stats)
 			return
 		}
 	}
@@ -225,7 +227,7 @@ func (c *relayConn) Datagram(_ *udpio.Socket, buf []byte, n int, src netip.AddrP
 		last = &peerAddr{ap: src, addr: net.UDPAddrFromAddrPort(src)}
 		c.from = last
 	}
-	c.queue.push(buf[udpio.Headroom:udpio.Headroom+n], last.addr)
+	c.queue.push(buf[udpio.Headroom:udpio.Headroom+n], last.addr, s)
 }
 
 // ReadFrom returns the next datagram from a peer without a channel.

@@ -31,6 +31,8 @@ type Server struct {
 	fast   *fastPath    // the ChannelData fast path of UDP clients
 	loops  *udpio.Group // read every UDP socket: listeners and relays
 
+	udpSockets int // sockets per listen_udp address, and event loops
+
 	udp        []net.PacketConn // udp_sockets per listen_udp address
 	udpAddrs   []net.Addr       // one per listen_udp address
 	tcp        []*inspectedListener
@@ -86,7 +88,8 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 	}
 	s.state.Store(st)
 
-	if s.loops, err = udpio.NewGroup(udpSocketCount(cfg), logger); err != nil {
+	s.udpSockets = udpSocketCount(cfg) // before the loops raise GOMAXPROCS
+	if s.loops, err = udpio.NewGroup(s.udpSockets, logger); err != nil {
 		return nil, fmt.Errorf("start udp event loops: %w", err)
 	}
 	if err := s.listen(cfg, opts); err != nil {
@@ -126,7 +129,7 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
 	for _, a := range s.udpAddrs {
-		logger.Info("listening", "service", "turn-udp", "addr", a.String(), "sockets", udpSocketCount(cfg))
+		logger.Info("listening", "service", "turn-udp", "addr", a.String(), "sockets", s.udpSockets)
 	}
 	warnBufferCaps(logger, cfg)
 	for _, l := range s.tcp {
@@ -164,7 +167,7 @@ func (s *Server) listen(cfg Config, opts Options) error {
 		return &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})}
 	}
 	for _, addr := range cfg.ListenUDP {
-		group, err := listenUDPGroup(addr, udpSocketCount(cfg), cfg, s.loops,
+		group, err := listenUDPGroup(addr, s.udpSockets, cfg, s.loops,
 			func() *clientConn { return newClientConn(s.fast, &s.stats) })
 		if err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -17,13 +16,15 @@ import (
 // burst while the read loop is descheduled; coturn #616 and pion's own
 // figures show drops there long before the CPU is saturated.
 
-// udpSocketCount is how many SO_REUSEPORT sockets serve one listen_udp
-// address: Config.UDPSockets, or one per CPU when it is 0.
+// udpSocketCount is how many SO_REUSEPORT sockets (and event loops) serve
+// one listen_udp address: Config.UDPSockets, or when it is 0 one per CPU
+// the Go runtime runs on (GOMAXPROCS as the program has it, which follows
+// a cgroup CPU quota, unlike the host's CPU count).
 func udpSocketCount(cfg Config) int {
 	if cfg.UDPSockets > 0 {
 		return cfg.UDPSockets
 	}
-	return runtime.NumCPU()
+	return udpio.Procs()
 }
 
 // listenUDPGroup binds n UDP sockets to addr sharing its port with

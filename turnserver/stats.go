@@ -23,6 +23,7 @@ type Stats struct {
 	RelayDropsPolicy       atomic.Uint64 // datagrams dropped: own address outside the relay port range
 	RelayDropsBandwidth    atomic.Uint64 // datagrams dropped by allocation_bandwidth
 	QueueDrops             atomic.Uint64 // datagrams dropped because pion's queue of a socket was full
+	SendBufferDrops        atomic.Uint64 // datagrams dropped because a socket's send buffer was full
 
 	Panics atomic.Uint64 // panics contained while inspecting a request
 

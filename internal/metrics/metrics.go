@@ -111,6 +111,7 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descRelayDrops, s.RelayDropsPolicy.Load(), "own_address_port")
 	counter(ch, descRelayDrops, s.RelayDropsBandwidth.Load(), "bandwidth")
 	counter(ch, descRelayDrops, s.QueueDrops.Load(), "queue_full")
+	counter(ch, descRelayDrops, s.SendBufferDrops.Load(), "send_buffer_full")
 	counter(ch, descPermDenials, s.PermissionCapHits.Load(), "permission_cap")
 	counter(ch, descPermDenials, s.ChannelCapRejections.Load(), "channel_cap")
 	counter(ch, descUnauthDropped, s.UnauthenticatedDropped.Load())
