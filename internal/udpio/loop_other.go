@@ -166,10 +166,12 @@ func (s *Socket) SetReading(on bool) {
 	s.resume.Broadcast()
 }
 
+// wake lets a paused reader see that the socket or loop closed; under the
+// gate, so it cannot fall between the reader's check and its Wait.
 func (s *Socket) wake() {
 	s.gate.Lock()
-	s.gate.Unlock() //nolint:staticcheck // empty section: orders the wake after the reader's check
 	s.resume.Broadcast()
+	s.gate.Unlock()
 }
 
 // WriteTo sends b to dst.
