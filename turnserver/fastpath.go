@@ -15,21 +15,23 @@ import (
 // payload. pion hands each one through its request dispatcher, looks the
 // allocation and the channel up under locks and allocates a few objects per
 // datagram, which profiling showed costs about as much CPU as the two
-// system calls the datagram needs. Here the sockets do it themselves: the
-// client-facing socket forwards ChannelData of a bound channel straight to
-// the allocation's relay socket, and the relay socket wraps a bound peer's
-// datagram in ChannelData and writes it to the client. Everything else —
-// STUN requests and indications, ChannelData of unknown channels, peers
-// without a channel — still goes to pion.
+// system calls the datagram needs. Here the sockets do it themselves, on
+// the udpio event loop that reads them: the client-facing socket forwards
+// ChannelData of a bound channel straight to the allocation's relay
+// socket, and the relay socket wraps a bound peer's datagram in
+// ChannelData (the header written into the read buffer's headroom) and
+// writes it to the client. Everything else — STUN requests and
+// indications, ChannelData of unknown channels, peers without a channel —
+// still goes to pion, through a queue (see pionQueue).
 //
 // Routes mirror pion's own state through its events (allocation and
 // channel created and deleted), so they die with the channel or the
 // allocation; a channel binding implies the permission, exactly as pion
 // treats it. The relay socket's WriteTo still applies the peer policy, the
-// own-address port guard, the bandwidth cap and the counters; its ReadFrom
-// the bandwidth cap and the counters (inbound datagrams are admitted by the
-// channel, as in pion, until the channel expires or is refreshed under the
-// policy in force).
+// own-address port guard, the bandwidth cap and the counters; its Datagram
+// handler the bandwidth cap and the counters (inbound datagrams are
+// admitted by the channel, as in pion, until the channel expires or is
+// refreshed under the policy in force).
 // TCP and TLS clients are left to pion.
 
 // channelDataHeader is the ChannelData header size (RFC 8656 §12.4).
