@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/streamsync/streamsync/internal/udpio"
 )
@@ -21,9 +20,9 @@ type clientConn struct {
 	fast *fastPath
 	// clients caches an entry per client address; owned by the loop
 	// goroutine, bounded by maxCachedClients.
-	clients map[netip.AddrPort]*clientEntry
-	queue   *pionQueue
-	stats   *Stats
+	clients    map[netip.AddrPort]*clientEntry
+	stats      *Stats
+	*pionQueue // what pion reads; its deadline methods are the conn's
 }
 
 // maxCachedClients bounds clientConn's cache; a flood of spoofed sources
@@ -36,7 +35,7 @@ const maxCachedClients = 1 << 14
 const listenerQueue = 1024
 
 func newClientConn(fast *fastPath, stats *Stats) *clientConn {
-	return &clientConn{fast: fast, clients: make(map[netip.AddrPort]*clientEntry), queue: newPionQueue(listenerQueue, stats), stats: stats}
+	return &clientConn{fast: fast, clients: make(map[netip.AddrPort]*clientEntry), pionQueue: newPionQueue(listenerQueue, stats), stats: stats}
 }
 
 func (c *clientConn) bound(sock *udpio.Socket) {
@@ -62,11 +61,11 @@ func (c *clientConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.Addr
 			return
 		}
 	}
-	c.queue.push(p, e.addr, s)
+	c.pionQueue.push(p, e.addr, s)
 }
 
 // ReadFrom returns the next datagram for pion.
-func (c *clientConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.queue.pop(p) }
+func (c *clientConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.pionQueue.pop(p) }
 
 // WriteTo sends a datagram to a client without blocking; a full send
 // buffer drops it and counts it.
@@ -92,18 +91,9 @@ func dropIfFull(n int, err error, size int, stats *Stats) (int, error) {
 
 // Close closes the socket and ends pion's reads.
 func (c *clientConn) Close() error {
-	c.queue.close()
+	c.pionQueue.close()
 	return c.sock.Close()
 }
 
 // LocalAddr is the bound address.
 func (c *clientConn) LocalAddr() net.Addr { return c.addr }
-
-// SetDeadline sets the read deadline; writes never block.
-func (c *clientConn) SetDeadline(t time.Time) error { return c.queue.SetReadDeadline(t) }
-
-// SetReadDeadline bounds ReadFrom.
-func (c *clientConn) SetReadDeadline(t time.Time) error { return c.queue.SetReadDeadline(t) }
-
-// SetWriteDeadline is accepted and has nothing to bound: writes never block.
-func (c *clientConn) SetWriteDeadline(time.Time) error { return nil }

@@ -126,8 +126,17 @@ func (q *pionQueue) close() {
 	q.once.Do(func() { close(q.done) })
 }
 
+// The deadline methods of net.PacketConn, for the sockets that embed a
+// queue: reads are pops, and writes never block, so they have no deadline.
+
+// SetDeadline sets the read deadline.
+func (q *pionQueue) SetDeadline(t time.Time) error { return q.SetReadDeadline(t) }
+
 // SetReadDeadline bounds pop.
 func (q *pionQueue) SetReadDeadline(t time.Time) error {
 	q.deadline.Set(t)
 	return nil
 }
+
+// SetWriteDeadline is accepted and has nothing to bound.
+func (q *pionQueue) SetWriteDeadline(time.Time) error { return nil }

@@ -63,7 +63,7 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 
 func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.Addr, error) {
 	cfg := &g.state.Load().cfg
-	rc := &relayConn{gen: g, port: port, queue: newFlowQueue(relayQueue, g.stats)}
+	rc := &relayConn{gen: g, port: port, pionQueue: newFlowQueue(relayQueue, g.stats)}
 	if bw := cfg.AllocationBandwidth; bw > 0 {
 		rc.out = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
 		rc.in = rate.NewLimiter(rate.Limit(bw), max(bw, 64*1024))
@@ -94,11 +94,11 @@ func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 // the peer or the runtime state (a reload) changes, and a read hands pion
 // the same *net.UDPAddr for as long as the same peer sends.
 type relayConn struct {
-	sock    *udpio.Socket // set before pion or the fast path see the conn
-	addr    *net.UDPAddr  // sock's local address
-	gen     *relayGenerator
-	out, in *rate.Limiter // nil when allocation_bandwidth is 0
-	queue   *pionQueue
+	sock       *udpio.Socket // set before pion or the fast path see the conn
+	addr       *net.UDPAddr  // sock's local address
+	gen        *relayGenerator
+	out, in    *rate.Limiter // nil when allocation_bandwidth is 0
+	*pionQueue               // what pion reads; its deadline methods are the conn's
 
 	verdict atomic.Pointer[peerVerdict] // the last peer written to
 	from    *peerAddr                   // the last peer read from; owned by the loop goroutine
@@ -124,21 +124,12 @@ func (c *relayConn) Close() error {
 	if c.gen.fast != nil {
 		c.gen.fast.removeRelay(c.port, c)
 	}
-	c.queue.close()
+	c.pionQueue.close()
 	return c.sock.Close()
 }
 
 // LocalAddr is the relay socket's bound address.
 func (c *relayConn) LocalAddr() net.Addr { return c.addr }
-
-// SetDeadline sets the read deadline; writes never block.
-func (c *relayConn) SetDeadline(t time.Time) error { return c.queue.SetReadDeadline(t) }
-
-// SetReadDeadline bounds ReadFrom.
-func (c *relayConn) SetReadDeadline(t time.Time) error { return c.queue.SetReadDeadline(t) }
-
-// SetWriteDeadline is accepted and has nothing to bound: writes never block.
-func (c *relayConn) SetWriteDeadline(time.Time) error { return nil }
 
 // peerVerdict is the policy's answer for one peer address under one
 // runtime state; it is immutable.
@@ -227,8 +218,8 @@ func (c *relayConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.AddrP
 		last = &peerAddr{ap: src, addr: net.UDPAddrFromAddrPort(src)}
 		c.from = last
 	}
-	c.queue.push(buf[udpio.Headroom:udpio.Headroom+n], last.addr, s)
+	c.pionQueue.push(buf[udpio.Headroom:udpio.Headroom+n], last.addr, s)
 }
 
 // ReadFrom returns the next datagram from a peer without a channel.
-func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.queue.pop(p) }
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.pionQueue.pop(p) }
