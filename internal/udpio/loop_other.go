@@ -73,7 +73,8 @@ func (l *Loop) Listen(network string, addr netip.AddrPort, opt Options, h Handle
 	if opt.WriteBuffer > 0 {
 		_ = conn.SetWriteBuffer(opt.WriteBuffer)
 	}
-	s := &Socket{conn: conn, local: conn.LocalAddr().(*net.UDPAddr).AddrPort(), h: h, loop: l}
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	s := &Socket{conn: conn, local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), h: h, loop: l}
 	s.resume = sync.NewCond(&s.gate)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -138,7 +139,8 @@ func (l *Loop) Close() error {
 	return nil
 }
 
-// LocalAddr is the bound address.
+// LocalAddr is the bound address, IPv4-mapped addresses unmapped as
+// senders' are.
 func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
 
 // Loop is the loop serving s.

@@ -132,12 +132,13 @@ func localAddr(fd int) (netip.AddrPort, error) {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
 	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port)), nil
 	}
 	return netip.AddrPort{}, fmt.Errorf("getsockname: unexpected %T", sa)
 }
 
-// LocalAddr is the bound address (an IPv6 wildcard for a dual-stack socket).
+// LocalAddr is the bound address (an IPv6 wildcard for a dual-stack
+// socket), IPv4-mapped addresses unmapped as senders' are.
 func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
 
 // Loop is the loop serving s.
