@@ -61,7 +61,7 @@ func NewLoop(log *slog.Logger) (*Loop, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	l := &Loop{epfd: epfd, wake: wake, log: log, socks: make(map[uint64]*Socket), nextID: wakeID + 1, done: make(chan struct{})}
-	if err := l.ctl(unix.EPOLL_CTL_ADD, wake, wakeID); err != nil {
+	if err := l.ctl(unix.EPOLL_CTL_ADD, wake, wakeID, unix.EPOLLIN); err != nil {
 		_ = unix.Close(wake)
 		_ = unix.Close(epfd)
 		return nil, err
@@ -71,8 +71,9 @@ func NewLoop(log *slog.Logger) (*Loop, error) {
 	return l, nil
 }
 
-func (l *Loop) ctl(op, fd int, id uint64) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+// ctl adds or modifies fd's registration for events, tagged with id.
+func (l *Loop) ctl(op, fd int, id uint64, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
 	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
@@ -88,7 +89,7 @@ func (l *Loop) add(s *Socket) error {
 	s.id = l.nextID
 	l.nextID++
 	l.socks[s.id] = s
-	if err := l.ctl(unix.EPOLL_CTL_ADD, s.fd, s.id); err != nil {
+	if err := l.ctl(unix.EPOLL_CTL_ADD, s.fd, s.id, unix.EPOLLIN); err != nil {
 		delete(l.socks, s.id)
 		return fmt.Errorf("register socket: %w", err)
 	}
@@ -123,11 +124,11 @@ func (s *Socket) SetReading(on bool) {
 	if l.socks[s.id] != s || l.shut {
 		return
 	}
-	ev := unix.EpollEvent{Fd: int32(uint32(s.id)), Pad: int32(uint32(s.id >> 32))}
+	var events uint32
 	if on {
-		ev.Events = unix.EPOLLIN
+		events = unix.EPOLLIN
 	}
-	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, s.fd, &ev)
+	_ = l.ctl(unix.EPOLL_CTL_MOD, s.fd, s.id, events)
 }
 
 // Len is the number of sockets the loop serves.
