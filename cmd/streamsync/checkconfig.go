@@ -12,6 +12,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file to check")
+	public := fs.Bool("public", false, "also require turn.public_host, turn.public_ip or [tls]; exit 3 without")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -19,9 +20,14 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "check-config: -config FILE is required")
 		return 2
 	}
-	if _, err := config.Load(*path); err != nil {
+	cfg, err := config.Load(*path)
+	if err != nil {
 		printProblems(stderr, err)
 		return 1
+	}
+	if *public && !cfg.Public() {
+		fmt.Fprintf(stdout, "%s: valid, but for this machine only: set turn.public_host (or public_ip) and [tls] to serve browsers elsewhere\n", *path)
+		return 3
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return 0

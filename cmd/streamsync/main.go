@@ -2,7 +2,7 @@
 // WebSocket signaling server and the call page, in one process.
 //
 //	streamsync serve [-config FILE]
-//	streamsync check-config -config FILE
+//	streamsync check-config [-public] -config FILE
 //	streamsync credentials [-config FILE] [-user NAME] [-ttl 1h]
 //	streamsync selftest [-config FILE]
 //	streamsync version
@@ -16,7 +16,9 @@ import (
 
 const usage = `usage:
   streamsync serve [-config FILE]        run the appliance (default: embedded config)
-  streamsync check-config -config FILE   validate a config file, print every problem
+  streamsync check-config [-public] -config FILE
+                                         validate a config file, print every problem; -public:
+                                         exit 3 unless it sets public_host, public_ip or [tls]
   streamsync credentials [-config FILE] [-user NAME] [-ttl 1h]
                                          print an RTCIceServer list with fresh TURN credentials
   streamsync selftest [-config FILE]     allocate on the running relay over each transport and
