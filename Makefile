@@ -2,15 +2,23 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -s -w -X main.stamped=$(VERSION)
+# The commit's time dates the files of make dist (reproducible builds).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 PKGS     := ./...
 
-.PHONY: all build run test test-deps vet lint fuzz fuzz-short soak bench clean
+.PHONY: all build dist run test test-deps vet lint fuzz fuzz-short soak bench clean
 
 all: build
 
 ## build: a static, version-stamped binary in bin/streamsync
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/streamsync ./cmd/streamsync
+
+## dist: release files in dist/: for linux/amd64 and linux/arm64 a static binary
+## in a tar.gz (README, LICENSE, example config, unit) and a .deb; SHA256SUMS
+dist:
+	rm -rf dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./packaging/mkdist -version $(VERSION) -arch amd64,arm64 -out dist
 
 ## run: the appliance on the embedded default config
 run:
@@ -48,4 +56,4 @@ bench:
 	./scripts/bench.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

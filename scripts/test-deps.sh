@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, only where missing:
 # Debian's chromium (browser end-to-end tests), iproute2/nftables and
-# libnss3-tools (network-namespace tests). Go modules come through `go mod download`.
+# libnss3-tools (network-namespace tests), lintian (the .deb) and
+# prometheus (for promtool). Go modules come through `go mod download`.
 # Safe to run again; does nothing when everything is present.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools) # the network tests' browsers trust a test CA
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)     # checks the .deb (packaging/deb)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus) # promtool checks contrib/prometheus
 
 if ((${#need[@]})); then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -19,8 +22,16 @@ if ((${#need[@]})); then
 	fi
 	echo "test-deps: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
+	# Only promtool is wanted from the prometheus package: keep its server
+	# from being started by the install (policy-rc.d(8)) when nothing else
+	# decides that already.
+	if [[ " ${need[*]} " == *" prometheus "* && ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 go mod download
 "$(dirname "$0")/install-pebble.sh"
