@@ -86,6 +86,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(metrics.Sources{
 			TURN: a.turn, Signaling: a.sig, Cluster: a.clu, SelfTest: a.health.state,
+			Certificates: a.certExpiries(),
 		}))
 		a.mountHealth(mux)
 		a.metricsSrv = a.newHTTPServer(mux)

@@ -73,6 +73,15 @@ func setupTLS(cfg *config.Config, log *slog.Logger) (*tlsParts, turnserver.Optio
 	return t, opts, nil
 }
 
+// certExpiries is what /metrics reads the certificates' expiry from; nil
+// without [tls].
+func (a *App) certExpiries() func() []certs.Expiry {
+	if a.tls == nil {
+		return nil
+	}
+	return a.tls.certs.Expiries
+}
+
 // publicPort is the configured port, or the bound one when 0 was asked.
 func publicPort(configured string, bound net.Addr) int {
 	if ap, err := netip.ParseAddrPort(bound.String()); err == nil {

@@ -111,6 +111,7 @@ func (m *Manager) obtain(ctx context.Context, domain string) (*x509.Certificate,
 		if r.err != nil {
 			return nil, r.err
 		}
+		m.served.note(domain, r.cert)
 		if r.cert.Leaf != nil {
 			return r.cert.Leaf, nil
 		}

@@ -43,6 +43,7 @@ type Manager struct {
 
 	tlsConfig *tls.Config
 	tickets   *ticketRotator
+	served    servedCerts // ACME certificates' expiry, for Expiries
 
 	// ctx is cancelled by Close; it aborts ACME requests in flight.
 	ctx    context.Context
@@ -134,8 +135,13 @@ func (m *Manager) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 		h := *hello
 		h.ServerName = m.domains[0]
 		hello = &h
+		name = m.domains[0]
 	}
-	return m.acme.GetCertificate(hello)
+	cert, err := m.acme.GetCertificate(hello)
+	if err == nil {
+		m.served.note(name, cert)
+	}
+	return cert, err
 }
 
 // DefaultHost is the name the default certificate is for: the first

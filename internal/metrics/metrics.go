@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamsync/streamsync/cluster"
+	"github.com/streamsync/streamsync/internal/certs"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -24,6 +25,8 @@ type Sources struct {
 	// SelfTest reports the relay self-test: whether the last run passed and
 	// the Unix time of the last pass (0 if none).
 	SelfTest func() (ok bool, lastPass float64)
+	// Certificates lists the TLS certificates in service; nil without [tls].
+	Certificates func() []certs.Expiry
 }
 
 // Handler returns the /metrics handler: the appliance's series plus Go
@@ -73,6 +76,9 @@ var (
 
 	descSelfTestOK   = desc("selftest_ok", "1 when the last relay self-test passed.")
 	descSelfTestLast = desc("selftest_last_pass_timestamp_seconds", "Unix time of the last passing relay self-test.")
+
+	descCertExpiry  = desc("tls_certificate_expiry_timestamp_seconds", "Unix time the TLS certificate in service for a name stops being valid.", "name")
+	descMemoryLimit = desc("memory_limit_bytes", "Memory limit of the process's cgroup (systemd MemoryMax=); absent when unlimited.")
 )
 
 type collector struct{ src Sources }
@@ -93,6 +99,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ok, last := c.src.SelfTest()
 		gauge(ch, descSelfTestOK, b2f(ok))
 		gauge(ch, descSelfTestLast, last)
+	}
+	if c.src.Certificates != nil {
+		for _, e := range c.src.Certificates() {
+			gauge(ch, descCertExpiry, float64(e.NotAfter.Unix()), e.Name)
+		}
+	}
+	if limit, ok := memoryLimit("/proc/self/cgroup", "/sys/fs/cgroup"); ok {
+		gauge(ch, descMemoryLimit, float64(limit))
 	}
 }
 

@@ -1,0 +1,79 @@
+package metrics
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// v1Unlimited: cgroup v1 reports "no limit" as a huge number
+// (PAGE_COUNTER_MAX pages, 2^63 rounded down to a page), never above this.
+const v1Unlimited = 1 << 62
+
+// memoryLimit is the memory limit of the cgroup this process is in, which
+// systemd's MemoryMax= sets: memory.max (cgroup v2), else
+// memory.limit_in_bytes of the memory controller (v1). ok is false when
+// there is none. procCgroup is /proc/self/cgroup, fsRoot /sys/fs/cgroup.
+func memoryLimit(procCgroup, fsRoot string) (limit int64, ok bool) {
+	f, err := os.Open(procCgroup)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var v2, v1 string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// hierarchy-ID:controller-list:cgroup-path (cgroups(7))
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			v2 = parts[2]
+		case hasController(parts[1], "memory"):
+			v1 = parts[2]
+		}
+	}
+	if v2 != "" {
+		if n, found, ok := readLimit(filepath.Join(fsRoot, v2, "memory.max")); found {
+			return n, ok
+		}
+	}
+	if v1 != "" {
+		for _, dir := range []string{filepath.Join(fsRoot, "memory", v1), filepath.Join(fsRoot, "memory")} {
+			if n, found, ok := readLimit(filepath.Join(dir, "memory.limit_in_bytes")); found {
+				if !ok || n >= v1Unlimited {
+					return 0, false
+				}
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func hasController(list, name string) bool {
+	for _, c := range strings.Split(list, ",") {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+// readLimit reads a limit file: found is false when it is missing, ok
+// false when it says "max" or does not hold a number.
+func readLimit(path string) (n int64, found, ok bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false, false
+	}
+	n, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, true, false
+	}
+	return n, true, true
+}
