@@ -5,6 +5,7 @@
 //	streamsync check-config [-public] -config FILE
 //	streamsync credentials [-config FILE] [-user NAME] [-ttl 1h]
 //	streamsync selftest [-config FILE]
+//	streamsync status [-config FILE] [-addr HOST:PORT]
 //	streamsync version
 package main
 
@@ -23,6 +24,9 @@ const usage = `usage:
                                          print an RTCIceServer list with fresh TURN credentials
   streamsync selftest [-config FILE]     allocate on the running relay over each transport and
                                          relay a round trip; exit 1 naming what failed
+  streamsync status [-config FILE] [-addr HOST:PORT]
+                                         what the running appliance does, from its metrics
+                                         listener; exit 1 when it is not ready
   streamsync version                     print the version
 `
 
@@ -44,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCredentials(args[1:], stdout, stderr)
 	case "selftest":
 		return cmdSelfTest(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "streamsync", version())
 		return 0
