@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bufio"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,9 +15,10 @@ const v1Unlimited = 1 << 62
 
 // memoryLimit is the memory limit of the cgroup this process is in, which
 // systemd's MemoryMax= sets: memory.max (cgroup v2), else
-// memory.limit_in_bytes of the memory controller (v1). ok is false when
-// there is none. procCgroup is /proc/self/cgroup, fsRoot /sys/fs/cgroup.
-func memoryLimit(procCgroup, fsRoot string) (limit int64, ok bool) {
+// memory.limit_in_bytes of the memory controller (v1); +Inf when the
+// cgroup has no limit. ok is false when neither can be read.
+// procCgroup is /proc/self/cgroup, fsRoot /sys/fs/cgroup.
+func memoryLimit(procCgroup, fsRoot string) (limit float64, ok bool) {
 	f, err := os.Open(procCgroup)
 	if err != nil {
 		return 0, false
@@ -38,15 +40,15 @@ func memoryLimit(procCgroup, fsRoot string) (limit int64, ok bool) {
 		}
 	}
 	if v2 != "" {
-		if n, found, ok := readLimit(filepath.Join(fsRoot, v2, "memory.max")); found {
-			return n, ok
+		if n, found := readLimit(filepath.Join(fsRoot, v2, "memory.max")); found {
+			return n, true
 		}
 	}
 	if v1 != "" {
 		for _, dir := range []string{filepath.Join(fsRoot, "memory", v1), filepath.Join(fsRoot, "memory")} {
-			if n, found, ok := readLimit(filepath.Join(dir, "memory.limit_in_bytes")); found {
-				if !ok || n >= v1Unlimited {
-					return 0, false
+			if n, found := readLimit(filepath.Join(dir, "memory.limit_in_bytes")); found {
+				if n >= v1Unlimited {
+					return math.Inf(1), true
 				}
 				return n, true
 			}
@@ -64,16 +66,20 @@ func hasController(list, name string) bool {
 	return false
 }
 
-// readLimit reads a limit file: found is false when it is missing, ok
-// false when it says "max" or does not hold a number.
-func readLimit(path string) (n int64, found, ok bool) {
+// readLimit reads a limit file: +Inf for "max"; found is false when the
+// file is missing or holds no positive number.
+func readLimit(path string) (n float64, found bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, false, false
+		return 0, false
 	}
-	n, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, true, false
+	text := strings.TrimSpace(string(data))
+	if text == "max" {
+		return math.Inf(1), true
 	}
-	return n, true, true
+	v, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, false
+	}
+	return float64(v), true
 }

@@ -78,7 +78,7 @@ var (
 	descSelfTestLast = desc("selftest_last_pass_timestamp_seconds", "Unix time of the last passing relay self-test.")
 
 	descCertExpiry  = desc("tls_certificate_expiry_timestamp_seconds", "Unix time the TLS certificate in service for a name stops being valid.", "name")
-	descMemoryLimit = desc("memory_limit_bytes", "Memory limit of the process's cgroup (systemd MemoryMax=); absent when unlimited.")
+	descMemoryLimit = desc("memory_limit_bytes", "Memory limit of the process's cgroup (systemd MemoryMax=), +Inf when unlimited.")
 )
 
 type collector struct{ src Sources }
@@ -106,7 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if limit, ok := memoryLimit("/proc/self/cgroup", "/sys/fs/cgroup"); ok {
-		gauge(ch, descMemoryLimit, float64(limit))
+		gauge(ch, descMemoryLimit, limit)
 	}
 }
 
