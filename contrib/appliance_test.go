@@ -1,0 +1,115 @@
+package contrib_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/streamsync/streamsync/internal/apptest"
+)
+
+// startNATS runs a JetStream NATS server on loopback for the test.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		ServerName: "contrib", Host: "127.0.0.1", Port: -1,
+		JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return fmt.Sprintf("nats://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+}
+
+// certificateFiles writes a self-signed certificate for 127.0.0.1 and its
+// key.
+func certificateFiles(t *testing.T) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(20), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
+}
+
+// TestMetricsExistOnAppliance: every metric the dashboard and the alerts
+// name is on the /metrics of the real binary running with everything
+// that adds series on: TLS (certificate expiry) and a cluster (NATS).
+func TestMetricsExistOnAppliance(t *testing.T) {
+	names := namedMetrics(t)
+	if len(names) < 25 {
+		t.Fatalf("the dashboard and rules name %d metrics: %v", len(names), names)
+	}
+	certPath, keyPath := certificateFiles(t)
+	app := apptest.Start(t, fmt.Sprintf(`
+[http]
+listen = "127.0.0.1:0"
+listen_https = "127.0.0.1:0"
+listen_redirect = ""
+[turn]
+listen_udp = ["127.0.0.1:0"]
+listen_tcp = ["127.0.0.1:0"]
+listen_tls = ["127.0.0.1:0"]
+public_host = "127.0.0.1"
+relay_bind = "127.0.0.1"
+relay_port_min = 32000
+relay_port_max = 32999
+secrets = ["contrib-test-secret-0123456789"]
+[metrics]
+listen = "127.0.0.1:0"
+selftest_interval = "5s"
+[cluster]
+enabled = true
+nats_urls = [%q]
+node_id = "contrib"
+[tls]
+cert_file = %q
+key_file = %q
+`, startNATS(t), certPath, keyPath))
+	have := scrapeNames(t, "http://"+app.MetricsAddr+"/metrics")
+	for _, name := range names {
+		if !have[name] {
+			t.Errorf("%s is named by the dashboard or the alerts but not on /metrics", name)
+		}
+	}
+	t.Logf("%d metrics named, all on /metrics", len(names))
+}
