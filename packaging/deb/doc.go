@@ -27,4 +27,6 @@ const (
 	StateDir = "/var/lib/streamsync"
 	// DocDir holds the copyright, changelog, README and example config.
 	DocDir = "/usr/share/doc/streamsync"
+	// ContribDir holds the Grafana dashboard and the Prometheus alerts.
+	ContribDir = "/usr/share/streamsync"
 )

@@ -64,6 +64,8 @@ func TestDebContents(t *testing.T) {
 		"/usr/share/doc/streamsync/examples/config.example.toml.gz": {"-rw-r--r--", "root/root"},
 		"/usr/share/man/man1/streamsync.1.gz":                       {"-rw-r--r--", "root/root"},
 		"/usr/share/lintian/overrides/streamsync":                   {"-rw-r--r--", "root/root"},
+		"/usr/share/streamsync/grafana/streamsync.json":             {"-rw-r--r--", "root/root"},
+		"/usr/share/streamsync/prometheus/alerts.yml":               {"-rw-r--r--", "root/root"},
 	}
 	for path, w := range want {
 		got, ok := entries[path]

@@ -69,6 +69,8 @@ func (r *release) debPackage(arch, bin string) (string, error) {
 				{Source: gen["readme"], Destination: deb.DocDir + "/README.md.gz", FileInfo: conf("root", "root", 0o644)},
 				{Source: gen["example"], Destination: deb.DocDir + "/examples/config.example.toml.gz", FileInfo: conf("root", "root", 0o644)},
 				{Source: gen["man"], Destination: "/usr/share/man/man1/streamsync.1.gz", FileInfo: conf("root", "root", 0o644)},
+				{Source: "contrib/grafana/streamsync.json", Destination: deb.ContribDir + "/grafana/streamsync.json", FileInfo: conf("root", "root", 0o644)},
+				{Source: "contrib/prometheus/alerts.yml", Destination: deb.ContribDir + "/prometheus/alerts.yml", FileInfo: conf("root", "root", 0o644)},
 				{Source: "packaging/deb/lintian-overrides", Destination: "/usr/share/lintian/overrides/streamsync", FileInfo: conf("root", "root", 0o644)},
 			},
 			Scripts: nfpm.Scripts{
