@@ -15,28 +15,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// tool returns a Debian tool's path: missing in CI is a failure
-// (scripts/test-deps.sh installs it), elsewhere a skip.
-func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s missing in CI; scripts/test-deps.sh installs Debian's %s", name, pkg)
-	}
-	t.Skipf("%s not installed (Debian's %s; scripts/test-deps.sh installs it)", name, pkg)
-	return ""
-}
+	"github.com/streamsync/streamsync/internal/apptest"
+)
 
 // TestPromtool: `promtool check rules` accepts alerts.yml and `promtool
 // test rules` passes alerts_test.yml, where each alert fires on the
 // series it is for and not on its neighbours.
 func TestPromtool(t *testing.T) {
-	promtool := tool(t, "promtool", "prometheus")
+	promtool := apptest.Tool(t, "promtool", "prometheus")
 	for _, args := range [][]string{
 		{"check", "rules", "prometheus/alerts.yml"},
 		{"test", "rules", "prometheus/alerts_test.yml"},

@@ -115,21 +115,6 @@ type cmdError struct {
 
 func (e *cmdError) Error() string { return e.cmd + ": " + e.err.Error() + "\n" + string(e.out) }
 
-// tool returns the path of a Debian tool the test needs: missing in CI is
-// a failure (scripts/test-deps.sh installs it), elsewhere a skip.
-func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s missing in CI; scripts/test-deps.sh installs Debian's %s", name, pkg)
-	}
-	t.Skipf("%s not installed (Debian's %s; scripts/test-deps.sh installs it)", name, pkg)
-	return ""
-}
-
 // output runs a command and returns its standard output, failing the test
 // with everything it printed when it fails.
 func output(t *testing.T, name string, args ...string) string {

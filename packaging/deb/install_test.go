@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/streamsync/streamsync/internal/apptest"
+
 	streamsync "github.com/streamsync/streamsync"
 	"github.com/streamsync/streamsync/ice"
 	"github.com/streamsync/streamsync/internal/config"
@@ -36,9 +38,9 @@ func newScratchRoot(t *testing.T) *scratchRoot {
 		}
 		t.Skip("installing into a scratch root needs root (dpkg sets owners, postinst uses chroot)")
 	}
-	r := &scratchRoot{t: t, dir: t.TempDir(), dpkg: tool(t, "dpkg", "dpkg")}
-	tool(t, "systemd-sysusers", "systemd")
-	tool(t, "deb-systemd-helper", "init-system-helpers")
+	r := &scratchRoot{t: t, dir: t.TempDir(), dpkg: apptest.Tool(t, "dpkg", "dpkg")}
+	apptest.Tool(t, "systemd-sysusers", "systemd")
+	apptest.Tool(t, "deb-systemd-helper", "init-system-helpers")
 	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/log", "etc"} {
 		if err := os.MkdirAll(filepath.Join(r.dir, d), 0o755); err != nil {
 			t.Fatal(err)

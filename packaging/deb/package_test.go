@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/streamsync/streamsync/internal/apptest"
 )
 
 // TestLintian: Debian's lintian finds no error and no warning in the
@@ -19,7 +21,7 @@ import (
 // one).
 func TestLintian(t *testing.T) {
 	t.Parallel()
-	lintian := tool(t, "lintian", "lintian")
+	lintian := apptest.Tool(t, "lintian", "lintian")
 	first, _ := packages(t)
 	cmd := exec.Command(lintian, "--fail-on", "error,warning", "--display-level", ">=warning", first.deb)
 	out, err := cmd.CombinedOutput()
@@ -40,7 +42,7 @@ type debEntry struct{ mode, owner string }
 // and the control fields, as dpkg-deb reads them.
 func TestDebContents(t *testing.T) {
 	t.Parallel()
-	dpkgDeb := tool(t, "dpkg-deb", "dpkg")
+	dpkgDeb := apptest.Tool(t, "dpkg-deb", "dpkg")
 	first, _ := packages(t)
 
 	entries := map[string]debEntry{}
@@ -184,7 +186,7 @@ func TestArchive(t *testing.T) {
 	}
 	checkBinary(t, filepath.Join(dir, "streamsync"), "v0.9.0")
 
-	sums := tool(t, "sha256sum", "coreutils")
+	sums := apptest.Tool(t, "sha256sum", "coreutils")
 	cmd := exec.Command(sums, "--check", "--strict", "SHA256SUMS")
 	cmd.Dir = first.dir
 	out, err := cmd.CombinedOutput()

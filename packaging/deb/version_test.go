@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/streamsync/streamsync/internal/apptest"
 	"time"
 
 	streamsync "github.com/streamsync/streamsync"
@@ -40,7 +42,7 @@ func TestVersion(t *testing.T) {
 
 // TestVersionOrder: dpkg sorts the mapped versions as the builds go.
 func TestVersionOrder(t *testing.T) {
-	dpkg := tool(t, "dpkg", "dpkg")
+	dpkg := apptest.Tool(t, "dpkg", "dpkg")
 	early, late := time.Unix(1790000000, 0), time.Unix(1790000100, 0)
 	order := []struct {
 		describe string
