@@ -13,7 +13,7 @@ const conffileHeader = `# ` + Config + `, installed by the streamsync package.
 # it: set [turn] public_host (the name of this machine, e.g.
 # "call.example.com") and [tls] (domains for a certificate through ACME, or
 # cert_file/key_file), then
-#   streamsync check-config -config ` + Config + `
+#   streamsync check-config -public -config ` + Config + `
 #   systemctl start streamsync
 # The TURN secret is in ` + SecretFile + ` (made at install, kept across
 # upgrades; see turn.secret_file below). Upgrades keep your edits here.
