@@ -4,6 +4,8 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.stamped=$(VERSION)
 # The commit's time dates the files of make dist (reproducible builds).
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+# The .deb's Maintainer field, "Name <address>" (mkdist has a placeholder).
+DEB_MAINTAINER ?=
 PKGS     := ./...
 
 .PHONY: all build dist run test test-deps vet lint fuzz fuzz-short soak bench clean
@@ -18,7 +20,7 @@ build:
 ## in a tar.gz (README, LICENSE, example config, unit) and a .deb; SHA256SUMS
 dist:
 	rm -rf dist
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./packaging/mkdist -version $(VERSION) -arch amd64,arm64 -out dist
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./packaging/mkdist -version $(VERSION) -arch amd64,arm64 -out dist $(if $(DEB_MAINTAINER),-maintainer '$(DEB_MAINTAINER)')
 
 ## run: the appliance on the embedded default config
 run:
