@@ -4,23 +4,38 @@
 # StreamSync (interop). Loopback only (127.0.0.0/8). Never run by `make test`.
 #
 #   make bench                  3 rounds, 1/100/1000 allocations × 100/1200 B,
-#                               saturation and a fixed rate; writes BENCHMARKS.md
+#                               saturation and a fixed rate; then the even
+#                               loads; writes BENCHMARKS.md
 #   BENCH_QUICK=1 make bench    1 round, fewer loads, shorter; prints only
+#   BENCH_EVEN=only make bench  only the even loads (BENCH_EVEN=0: none)
 #
-# Installs coturn (turnserver, turnutils_uclient, turnutils_peer) with apt-get
-# when missing (root on Debian). Takes about 9 minutes, 2 in quick mode.
+# Installs coturn 4.6.1 (turnserver, turnutils_uclient, turnutils_peer) with
+# apt-get when missing (root on Debian) and builds coturn 4.17.1 from
+# ../shared/thirdparty once (scripts/coturn-build.sh, cached in .cache/).
+# The even loads: turnutils_uclient (4.17.1's, which works with every server)
+# with 100 sessions × 1000 B every 5 ms and 50 × 160 B every 20 ms, and
+# turnbench paced at the same rates, against StreamSync, coturn 4.6.1,
+# coturn 4.17.1 with --udp-recvmmsg off and on, and (turnbench only) a bare
+# Go forwarder, the floor. Takes about 25 minutes, 6 in quick mode.
 # Then the signaling load (cmd/sigbench): 1k and 10k WebSocket clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=${BENCH_QUICK:-0}
+EVEN=${BENCH_EVEN:-1}
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1 WARMUP=500ms DURATION=2s
 	LOADS="1:100 1000:1200"
+	EVEN_ROUNDS=1 EVEN_DURATION=4s
 else
 	ROUNDS=3 WARMUP=700ms DURATION=2500ms
 	LOADS="1:100 1:1200 100:100 100:1200 1000:100 1000:1200"
+	EVEN_ROUNDS=3 EVEN_DURATION=6s
 fi
+EVEN_ROUNDS=${BENCH_EVEN_ROUNDS:-$EVEN_ROUNDS}
+# Even loads: sessions:payload bytes:ms between two datagrams of a session.
+EVEN_LOADS=${BENCH_EVEN_LOADS:-"100:1000:5 50:160:20"}
+EVEN_SERVERS=${BENCH_EVEN_SERVERS:-"streamsync coturn-4.6.1 coturn-4.17.1 coturn-4.17.1-recvmmsg forwarder"}
 RATE=${BENCH_RATE:-10000} # fixed-rate load: round trips/s over all allocations (2× that relayed)
 SECRET=bench-secret-0123456789abcdef
 REALM=bench
@@ -29,6 +44,8 @@ REALM=bench
 SS_PORT=34780 SS_RELAY_MIN=20000 SS_RELAY_MAX=24999
 CT_PORT=34790 CT_RELAY_MIN=25000 CT_RELAY_MAX=29999
 PEER_PORT=34800
+FW_PORT=34810 FW_PEER_PORT=34820 # the bare forwarder and its echo peer
+UC_PEER_PORT=34830                # turnbench uclient's echo peer
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -38,7 +55,12 @@ if ! command -v turnserver >/dev/null || ! command -v turnutils_uclient >/dev/nu
 		echo "bench: coturn is missing; install it (Debian: apt-get install -y coturn) or run as root" >&2
 		exit 1
 	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y coturn >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y coturn >/dev/null
+fi
+CT17=
+if [ "$EVEN" != 0 ]; then
+	log "coturn 4.17.1 (built once, cached in .cache/)"
+	CT17=$(./scripts/coturn-build.sh)
 fi
 
 WORK=$(mktemp -d /tmp/streamsync-bench.XXXXXX)
@@ -96,10 +118,15 @@ start_server() { # streamsync|coturn
 		SERVER_PID=$!
 		wait_udp "$SS_PORT"
 		;;
-	coturn)
+	coturn | coturn-4.6.1 | coturn-4.17.1 | coturn-4.17.1-recvmmsg)
 		# Debian's defaults otherwise; loopback peers need allow-loopback-peers,
 		# which coturn only accepts with a CLI password.
-		turnserver -n --listening-ip=127.0.0.1 --listening-port="$CT_PORT" \
+		local bin=turnserver extra=()
+		case $1 in
+		coturn-4.17.1) bin=$CT17/turnserver extra=(--udp-recvmmsg=0) ;;
+		coturn-4.17.1-recvmmsg) bin=$CT17/turnserver extra=(--udp-recvmmsg) ;;
+		esac
+		"$bin" "${extra[@]}" -n --listening-ip=127.0.0.1 --listening-port="$CT_PORT" \
 			--relay-ip=127.0.0.1 --min-port="$CT_RELAY_MIN" --max-port="$CT_RELAY_MAX" \
 			--use-auth-secret --static-auth-secret="$SECRET" --realm="$REALM" \
 			--allow-loopback-peers --cli-password=bench-cli --no-tcp --no-tls --no-dtls \
@@ -107,6 +134,11 @@ start_server() { # streamsync|coturn
 			--pidfile="$WORK/coturn.pid" >>"$WORK/coturn.out" 2>&1 &
 		SERVER_PID=$!
 		wait_udp "$CT_PORT"
+		;;
+	forwarder)
+		"$WORK/turnbench" forward -listen "127.0.0.1:$FW_PORT" -peer "127.0.0.2:$FW_PEER_PORT" >>"$WORK/forwarder.log" 2>&1 &
+		SERVER_PID=$!
+		wait_udp "$FW_PORT"
 		;;
 	esac
 	PIDS+=("$SERVER_PID")
@@ -125,8 +157,17 @@ bench() { # label port allocs size rate
 	echo "  $1 allocs=$3 size=$4 rate=$5: $((SECONDS - t0))s, $(tail -n 1 "$RESULTS" | grep -o '"relayed_pps":[0-9]*')" >&2
 }
 
+server_port() { # server: its UDP port
+	case $1 in
+	streamsync) echo "$SS_PORT" ;;
+	forwarder) echo "$FW_PORT" ;;
+	*) echo "$CT_PORT" ;;
+	esac
+}
+
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+[ "$EVEN" = only ] && ROUNDS=0
 for round in $(seq "$ROUNDS"); do
 	for l in $LOADS; do
 		allocs=${l%%:*} size=${l##*:}
@@ -146,6 +187,57 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Even loads: every server in turn for each load and round, a fresh server
+# per run; turnbench paced at the sessions' rate (the forwarder too), then
+# turnutils_uclient (not the forwarder, which speaks no TURN).
+EVENRESULTS=$WORK/even.jsonl
+: >"$EVENRESULTS"
+EVEN_START=$(date -u '+%Y-%m-%d %H:%M UTC')
+EVEN_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$EVEN" != 0 ]; then
+	for round in $(seq "$EVEN_ROUNDS"); do
+		for l in $EVEN_LOADS; do
+			IFS=: read -r sessions size ms <<<"$l"
+			rate=$((sessions * 1000 / ms))
+			for server in $EVEN_SERVERS; do
+				port=$(server_port "$server")
+				log "even round $round/$EVEN_ROUNDS: $server, $sessions × $size B every $ms ms"
+				start_server "$server"
+				raw=()
+				[ "$server" = forwarder ] && raw=(-raw -peers 1 -peer-port "$FW_PEER_PORT")
+				"$WORK/turnbench" -json -label "$server" -server "127.0.0.1:$port" -secret "$SECRET" -realm "$REALM" \
+					"${raw[@]}" -allocs "$sessions" -size "$size" -rate "$rate" -warmup "$WARMUP" -duration "$EVEN_DURATION" \
+					-pid "$SERVER_PID" >>"$EVENRESULTS" 2>>"$WORK/turnbench.err" ||
+					echo "bench: turnbench $server even $l failed (see $WORK/turnbench.err)" >&2
+				stop_server
+				if [ "$server" = forwarder ]; then
+					tail -n 1 "$EVENRESULTS" | grep -o '"label":"[^"]*"\|"server_cpu_us_per_pkt":[0-9.]*\|"loss_pct":[0-9.]*' | tr '\n' ' ' >&2
+					echo >&2
+					continue
+				fi
+				start_server "$server"
+				"$WORK/turnbench" uclient -json -uclient "$CT17/turnutils_uclient" -label "$server" \
+					-server "127.0.0.1:$port" -secret "$SECRET" -clients "$sessions" -size "$size" -interval "${ms}ms" \
+					-peer "127.0.0.2:$UC_PEER_PORT" -duration "$EVEN_DURATION" -pid "$SERVER_PID" \
+					>>"$EVENRESULTS" 2>>"$WORK/uclient-load.err" ||
+					echo "bench: uclient $server $l failed (see $WORK/uclient-load.err)" >&2
+				stop_server
+				tail -n 2 "$EVENRESULTS" | grep -o '"label":"[^"]*"\|"load":"[^"]*"\|"server_cpu_us_per_pkt":[0-9.]*\|"loss_pct":[0-9.]*' | tr '\n' ' ' >&2
+				echo >&2
+			done
+		done
+	done
+fi
+EVEN_LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+EVENTABLE=
+[ "$EVEN" != 0 ] && EVENTABLE=$("$WORK/turnbench" report-even "$EVENRESULTS" streamsync coturn-4.17.1 forwarder)
+if [ "$EVEN" = only ]; then
+	printf '\n- date: %s; commit %s; load average before: %s, after: %s\n\n%s\n' "$EVEN_START" \
+		"$(git describe --always --dirty 2>/dev/null)" "$EVEN_LOAD_BEFORE" "$EVEN_LOAD_AFTER" "$EVENTABLE"
+	echo "raw results: $EVENRESULTS" >&2
+	exit 0
+fi
 
 log "interop: coturn's turnutils_uclient (REST, -W secret) against StreamSync"
 start_server streamsync
@@ -222,6 +314,15 @@ SECTION=$(
 - interop (turnutils_uclient -W against StreamSync, 10 clients × 200 messages): $INTEROP
 
 $TABLE
+
+### Even loads
+
+- date: $EVEN_START; load average (1, 5, 15 min) before: $EVEN_LOAD_BEFORE, after: $EVEN_LOAD_AFTER
+- $EVEN_ROUNDS round(s) of $(echo "$EVEN_LOADS" | sed 's/\([0-9]*\):\([0-9]*\):\([0-9]*\)/\1 × \2 B every \3 ms/g; s/ \([0-9]\)/, \1/g'); servers in turn for each load and round ($EVEN_SERVERS), each run on a fresh server, ${EVEN_DURATION} measured; coturn 4.17.1 built from ../shared/thirdparty by scripts/coturn-build.sh, the same flags as 4.6.1 plus --udp-recvmmsg=0 or --udp-recvmmsg
+- turnutils_uclient: coturn 4.17.1's, legacy pacing (\`--sender-threads 0 -K 0\`), channels, no RTCP (\`-c\`), 10 sessions per process (own REST user and local IP); the echo peer in \`turnbench uclient\` counts the relayed datagrams; measured once every session sends
+- forwarder: \`turnbench forward\`, plain UDP, one socket per client towards the peer, one receive and one send per datagram and direction: the floor without batching (turnbench \`-raw\`)
+
+$EVENTABLE
 
 **Signaling** (StreamSync only: K WebSocket clients in rooms of 4; idle figures after join, then
 candidate bursts of 8 at 2000 messages/s for 3 s; delivery = sender to receiver through the

@@ -45,6 +45,7 @@ type allocation struct {
 	relay   net.PacketConn
 	peer    *net.UDPAddr
 	channel atomic.Uint32 // channel number seen in the first ChannelData from the server; 0 before
+	raw     bool          // no TURN: plain payloads to a forwarder (see forwarder)
 	epoch   time.Time
 
 	// Written by the sender only.
@@ -103,6 +104,20 @@ func openAllocation(id int, local netip.Addr, server netip.AddrPort, realm, secr
 	return a, nil
 }
 
+// openRaw creates a client of a bare forwarder: the same socket and read
+// loop, plain payloads instead of ChannelData.
+func openRaw(id int, local netip.Addr, server netip.AddrPort, epoch time.Time) (*allocation, error) {
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("listen udp %s: %w", local, err)
+	}
+	_ = conn.SetReadBuffer(1 << 20)
+	_ = conn.SetWriteBuffer(1 << 20)
+	a := &allocation{id: id, conn: conn, server: server, raw: true, epoch: epoch, done: make(chan struct{})}
+	go a.readLoop()
+	return a, nil
+}
+
 // bindChannel makes the relay send to peer over a channel: pion creates
 // the permission and binds a channel on its first writes (Send indications
 // meanwhile); the channel is known to be bound once the peer's echo comes
@@ -133,6 +148,10 @@ func (a *allocation) readLoop() {
 			return
 		}
 		b := buf[:n]
+		if a.raw {
+			a.onPayload(b)
+			continue
+		}
 		if n >= channelDataHeader && b[0]&0xC0 == 0x40 { // ChannelData, 0x4000-0x7FFF
 			a.onChannelData(b)
 			continue
@@ -151,7 +170,14 @@ func (a *allocation) onChannelData(b []byte) {
 	if length < payloadHeader || len(b) < channelDataHeader+payloadHeader {
 		return
 	}
-	p := b[channelDataHeader:]
+	a.onPayload(b[channelDataHeader:])
+}
+
+// onPayload takes an echoed payload: sequence number and send time.
+func (a *allocation) onPayload(p []byte) {
+	if len(p) < payloadHeader {
+		return
+	}
 	if binary.BigEndian.Uint64(p[0:8]) == 0 { // a probe from bindChannel
 		return
 	}
@@ -173,14 +199,20 @@ func (a *allocation) onChannelData(b []byte) {
 
 // send writes one ChannelData datagram of size payload bytes to the server.
 func (a *allocation) send(size int) error {
+	hdr := channelDataHeader
+	if a.raw {
+		hdr = 0
+	}
 	if a.buf == nil {
-		a.buf = make([]byte, channelDataHeader+size)
-		binary.BigEndian.PutUint16(a.buf[0:2], uint16(a.channel.Load()))
-		binary.BigEndian.PutUint16(a.buf[2:4], uint16(size))
+		a.buf = make([]byte, hdr+size)
+		if !a.raw {
+			binary.BigEndian.PutUint16(a.buf[0:2], uint16(a.channel.Load()))
+			binary.BigEndian.PutUint16(a.buf[2:4], uint16(size))
+		}
 	}
 	seq := a.sent.Add(1)
 	a.sentLast = time.Now()
-	p := a.buf[channelDataHeader:]
+	p := a.buf[hdr:]
 	binary.BigEndian.PutUint64(p[0:8], seq)
 	binary.BigEndian.PutUint64(p[8:16], uint64(time.Since(a.epoch)))
 	a.inflight.Add(1)
@@ -197,7 +229,9 @@ func (a *allocation) close() {
 	if a.relay != nil {
 		_ = a.relay.Close()
 	}
-	a.client.Close()
+	if a.client != nil {
+		a.client.Close()
+	}
 	_ = a.conn.Close()
 	<-a.done
 }

@@ -14,8 +14,8 @@ type echoPeer struct {
 	done chan struct{}
 }
 
-func startEcho(ip netip.Addr) (*echoPeer, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+func startEcho(ip netip.Addr, port uint16) (*echoPeer, error) {
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port)))
 	if err != nil {
 		return nil, err
 	}

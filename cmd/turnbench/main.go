@@ -38,6 +38,7 @@ import (
 // result is one run's figures; it is the JSON line.
 type result struct {
 	Label        string  `json:"label"`
+	Load         string  `json:"load,omitempty"` // "" turnbench's own clients; "uclient" turnutils_uclient's
 	Allocs       int     `json:"allocs"`
 	Size         int     `json:"size"`
 	Rate         float64 `json:"rate"` // offered datagrams/s; 0 = windowed saturation
@@ -53,6 +54,8 @@ type result struct {
 	RTTP50us     float64 `json:"rtt_p50_us"`
 	RTTP99us     float64 `json:"rtt_p99_us"`
 	RTTP999us    float64 `json:"rtt_p999_us"`
+	RTTAvgus     float64 `json:"rtt_avg_us,omitempty"` // uclient load: its average (it prints no percentiles)
+	RTTMaxus     float64 `json:"rtt_max_us,omitempty"` // uclient load: its maximum, in whole ms
 	ServerCPU    float64 `json:"server_cpu_s,omitempty"`            // during the measured window
 	ServerSys    float64 `json:"server_sys_s,omitempty"`            // of which in the kernel
 	CPUusPerPkt  float64 `json:"server_cpu_us_per_pkt,omitempty"`   // per relayed datagram
@@ -65,9 +68,16 @@ type result struct {
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "report" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "report":
 		err = reportMain(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "report-even":
+		err = reportEvenMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "forward":
+		err = forwardMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "uclient":
+		err = uclientMain(os.Args[2:])
+	default:
 		err = run()
 	}
 	if err != nil {
@@ -93,13 +103,15 @@ func run() error {
 		nClients = flag.Int("client-ips", 64, "client IPs, counting up from -client-ip; allocation i uses the (i mod n)-th, so per-IP limits see a spread of clients")
 		peerIP   = flag.String("peer-ip", "127.0.0.2", "local IP of the echo peers (must differ from the relay address)")
 		peers    = flag.Int("peers", 2, "echo peer sockets")
+		peerPort = flag.Int("peer-port", 0, "port of the first echo peer (0 = any; the others count up)")
+		raw      = flag.Bool("raw", false, "the server is a bare forwarder (turnbench forward -peer <the first echo peer>): plain datagrams, no TURN")
 		workers  = flag.Int("workers", 2, "sender goroutines")
 		parallel = flag.Int("parallel", 16, "allocations set up at once")
 		userBase = flag.String("user", "bench", "REST user; allocation i uses <user>-<i>")
 		jsonOnly = flag.Bool("json", false, "print only the JSON line")
 	)
 	flag.Parse()
-	if *secret == "" {
+	if *secret == "" && !*raw {
 		return errors.New("-secret is required")
 	}
 	if *size < payloadHeader || *size > 1400 {
@@ -150,8 +162,12 @@ func run() error {
 			e.close()
 		}
 	}()
-	for range max(1, *peers) {
-		e, err := startEcho(pip)
+	for i := range max(1, *peers) {
+		port := uint16(0)
+		if *peerPort != 0 {
+			port = uint16(*peerPort + i)
+		}
+		e, err := startEcho(pip, port)
 		if err != nil {
 			return fmt.Errorf("echo peer on %s: %w", pip, err)
 		}
@@ -171,7 +187,13 @@ func run() error {
 	}()
 	start := time.Now()
 	if err := loadgen.ParallelDo(*nAllocs, *parallel, func(i int) error {
-		a, err := openAllocation(i, clientIPs[i%len(clientIPs)], srv, *realm, *secret, fmt.Sprintf("%s-%d", *userBase, i), epoch)
+		var a *allocation
+		var err error
+		if *raw {
+			a, err = openRaw(i, clientIPs[i%len(clientIPs)], srv, epoch)
+		} else {
+			a, err = openAllocation(i, clientIPs[i%len(clientIPs)], srv, *realm, *secret, fmt.Sprintf("%s-%d", *userBase, i), epoch)
+		}
 		allocs[i] = a
 		return err
 	}); err != nil {
@@ -180,6 +202,9 @@ func run() error {
 	res.SetupSeconds = time.Since(start).Seconds()
 	res.AllocsPerSec = float64(*nAllocs) / res.SetupSeconds
 	if err := loadgen.ParallelDo(*nAllocs, 4**parallel, func(i int) error {
+		if *raw {
+			return nil
+		}
 		return allocs[i].bindChannel(echoes[i%len(echoes)].addr(), 10*time.Second)
 	}); err != nil {
 		return err
