@@ -299,6 +299,7 @@ done
 SIGTABLE=$("$WORK/sigbench" report "$SIGRESULTS")
 
 TABLE=$("$WORK/turnbench" report "$RESULTS" streamsync coturn)
+EVEN_DESC=$(echo "$EVEN_LOADS" | sed -E 's/ /, /g; s/([0-9]+):([0-9]+):([0-9]+)/\1 × \2 B every \3 ms/g')
 CMD="make bench"
 [ "$QUICK" = 1 ] && CMD="BENCH_QUICK=1 make bench"
 SECTION=$(
@@ -318,7 +319,7 @@ $TABLE
 ### Even loads
 
 - date: $EVEN_START; load average (1, 5, 15 min) before: $EVEN_LOAD_BEFORE, after: $EVEN_LOAD_AFTER
-- $EVEN_ROUNDS round(s) of $(echo "$EVEN_LOADS" | sed 's/\([0-9]*\):\([0-9]*\):\([0-9]*\)/\1 × \2 B every \3 ms/g; s/ \([0-9]\)/, \1/g'); servers in turn for each load and round ($EVEN_SERVERS), each run on a fresh server, ${EVEN_DURATION} measured; coturn 4.17.1 built from ../shared/thirdparty by scripts/coturn-build.sh, the same flags as 4.6.1 plus --udp-recvmmsg=0 or --udp-recvmmsg
+- $EVEN_ROUNDS round(s) of $EVEN_DESC; servers in turn for each load and round ($EVEN_SERVERS), each run on a fresh server, ${EVEN_DURATION} measured; coturn 4.17.1 built from ../shared/thirdparty by scripts/coturn-build.sh, the same flags as 4.6.1 plus --udp-recvmmsg=0 or --udp-recvmmsg
 - turnutils_uclient: coturn 4.17.1's, legacy pacing (\`--sender-threads 0 -K 0\`), channels, no RTCP (\`-c\`), 10 sessions per process (own REST user and local IP); the echo peer in \`turnbench uclient\` counts the relayed datagrams; measured once every session sends
 - forwarder: \`turnbench forward\`, plain UDP, one socket per client towards the peer, one receive and one send per datagram and direction: the floor without batching (turnbench \`-raw\`)
 
