@@ -55,7 +55,7 @@ func (c *clientConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.Addr
 		c.clients[src] = e
 	}
 	// ChannelData starts with 0b01 (RFC 8656 §12.4).
-	if n >= channelDataHeader && p[0]&0xC0 == 0x40 && c.fast != nil && c.fast.forward(p, e, s.LocalAddr()) {
+	if n >= channelDataHeader && p[0]&0xC0 == 0x40 && c.fast != nil && c.fast.forward(p, e, s.LocalAddr(), s.Loop()) {
 		return
 	}
 	c.pionQueue.push(p, e.addr, s)

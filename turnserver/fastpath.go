@@ -220,8 +220,9 @@ func (f *fastPath) channel(relay, peer net.Addr, number uint16, add bool) {
 }
 
 // forward relays ChannelData b from client (cached, see clientConn) to its
-// peer and reports whether it did; false leaves the datagram to pion.
-func (f *fastPath) forward(b []byte, e *clientEntry, listener netip.AddrPort) bool {
+// peer and reports whether it did; false leaves the datagram to pion. The
+// datagram is queued on q, the loop that read it (see udpio Loop.Queue).
+func (f *fastPath) forward(b []byte, e *clientEntry, listener netip.AddrPort, q *udpio.Loop) bool {
 	number := binary.BigEndian.Uint16(b[0:2])
 	length := int(binary.BigEndian.Uint16(b[2:4]))
 	if number < minChannel || number > maxChannel || channelDataHeader+length > len(b) {
@@ -246,7 +247,7 @@ func (f *fastPath) forward(b []byte, e *clientEntry, listener netip.AddrPort) bo
 	if r == nil {
 		return false
 	}
-	_, _ = rc.writePeer(b[channelDataHeader:channelDataHeader+length], r.peer)
+	_, _ = rc.writePeer(b[channelDataHeader:channelDataHeader+length], r.peer, q)
 	rc.gen.stats.FastPathForwarded.Add(1)
 	return true
 }

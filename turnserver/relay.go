@@ -156,11 +156,14 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("relay write to %T", addr)
 	}
-	return c.writePeer(p, ua.AddrPort())
+	return c.writePeer(p, ua.AddrPort(), nil)
 }
 
-// writePeer is WriteTo for a peer address at hand (the fast path's).
-func (c *relayConn) writePeer(p []byte, ap netip.AddrPort) (int, error) {
+// writePeer is WriteTo for a peer address at hand (the fast path's). With
+// a loop q (the fast path, on the loop that read p) the datagram is queued
+// there and sent with the other outputs of the wake-up (udpio Loop.Queue);
+// the counters then move when it is sent (peerSend).
+func (c *relayConn) writePeer(p []byte, ap netip.AddrPort, q *udpio.Loop) (int, error) {
 	st := c.gen.state.Load()
 	v := c.verdict.Load()
 	if v == nil || v.state != st || v.peer != ap {
@@ -175,6 +178,10 @@ func (c *relayConn) writePeer(p []byte, ap netip.AddrPort) (int, error) {
 		c.gen.stats.RelayDropsBandwidth.Add(1)
 		return len(p), nil
 	}
+	if q != nil {
+		q.Queue(c.sock, p, v.dst, (*peerSend)(c))
+		return len(p), nil
+	}
 	n, err := c.sock.WriteTo(p, v.dst)
 	if err == nil {
 		c.gen.stats.PeerBytesOut.Add(uint64(n))
@@ -182,6 +189,28 @@ func (c *relayConn) writePeer(p []byte, ap netip.AddrPort) (int, error) {
 	}
 	return dropIfFull(n, err, len(p), c.gen.stats)
 }
+
+// peerSend counts a datagram the loop sent to a peer for the relay
+// socket, as writePeer counts its own writes.
+type peerSend relayConn
+
+// Sent implements udpio.Completion.
+func (p *peerSend) Sent(n int, err error) {
+	st := p.gen.stats
+	if err == nil {
+		st.PeerBytesOut.Add(uint64(n))
+		st.PeerPacketsOut.Add(1)
+		return
+	}
+	_, _ = dropIfFull(0, err, 0, st)
+}
+
+// clientSend counts a ChannelData datagram to a client that found the
+// listener's send buffer full.
+type clientSend Stats
+
+// Sent implements udpio.Completion.
+func (s *clientSend) Sent(_ int, err error) { _, _ = dropIfFull(0, err, 0, (*Stats)(s)) }
 
 // judge applies st's peer policy and the own-address port guard to ap.
 func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict {
@@ -208,8 +237,7 @@ func (c *relayConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.AddrP
 		if r := t.byPeer[src]; r != nil {
 			binary.BigEndian.PutUint16(buf[0:2], r.number)
 			binary.BigEndian.PutUint16(buf[2:4], uint16(n))
-			_, err := t.out.WriteTo(buf[:channelDataHeader+n], t.client)
-			_, _ = dropIfFull(0, err, 0, c.gen.stats)
+			s.Loop().Queue(t.out, buf[:channelDataHeader+n], t.client, (*clientSend)(c.gen.stats))
 			return
 		}
 	}

@@ -304,6 +304,7 @@ func runUclient(ctx context.Context, c uclientConfig) (result, error) {
 	if tot.sent > 0 {
 		res.LossPct = max(0, 100*(float64(tot.sent)-float64(tot.recv))/float64(tot.sent))
 	}
+	res.UclientSent, res.UclientRecv = tot.sent, tot.recv
 	res.RTTAvgus = tot.rttAvgMs * 1000
 	res.RTTMaxus = tot.rttMaxMs * 1000
 	res.BenchCPU = time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano()).Seconds()

@@ -24,6 +24,8 @@ type Loop struct {
 	wake int // eventfd that interrupts the wait on Close
 	log  *slog.Logger
 
+	q       *sendq // what the handlers queued this wake-up; loop goroutine only
+
 	mu      sync.Mutex // guards socks, nextID and shut; taken once per wake-up, not per datagram
 	socks   map[uint64]*Socket
 	nextID  uint64
@@ -40,10 +42,15 @@ const wakeID = 0
 // level-triggered: what is left is reported again).
 const readsPerTurn = ReadsPerTurn
 
-// batchSize is how many datagrams one recvmmsg(2) reads at most. Each
-// has a buffer of the largest UDP payload, of which the kernel touches
-// only what arrives.
+// batchSize is how many datagrams one recvmmsg(2) reads at most.
 const batchSize = 8
+
+// poolSize is how many datagrams one wake-up holds before the loop sends
+// what their handlers queued and reuses the buffers: the outputs of
+// several sockets' reads go out together, one sendmmsg per socket. Each
+// slot has a buffer of the largest UDP payload, of which the kernel
+// touches only what arrives.
+const poolSize = 64
 
 // yieldEvery is how often a busy loop passes through the scheduler.
 const yieldEvery = 4 * time.Millisecond
@@ -60,7 +67,7 @@ func NewLoop(log *slog.Logger) (*Loop, error) {
 		_ = unix.Close(epfd)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	l := &Loop{epfd: epfd, wake: wake, log: log, socks: make(map[uint64]*Socket), nextID: wakeID + 1, done: make(chan struct{})}
+	l := &Loop{epfd: epfd, wake: wake, log: log, q: newSendq(poolSize), socks: make(map[uint64]*Socket), nextID: wakeID + 1, done: make(chan struct{})}
 	if err := l.ctl(unix.EPOLL_CTL_ADD, wake, wakeID, unix.EPOLLIN); err != nil {
 		_ = unix.Close(wake)
 		_ = unix.Close(epfd)
@@ -161,7 +168,7 @@ func (l *Loop) run() {
 	defer close(l.done)
 	events := make([]unix.EpollEvent, 128)
 	ready := make([]*Socket, 0, len(events))
-	b := newBatch(batchSize)
+	b := newBatch(poolSize)
 	lastYield := time.Now()
 	for {
 		// A goroutine that never passes through the scheduler looks stuck
@@ -193,6 +200,8 @@ func (l *Loop) run() {
 			l.drain(s, b)
 			s.release()
 		}
+		l.flush()
+		b.next = 0
 		clear(ready)
 		if l.closing.Load() {
 			return
@@ -201,24 +210,32 @@ func (l *Loop) run() {
 }
 
 // drain reads up to readsPerTurn datagrams of s, batchSize per system
-// call. A short batch means the socket is drained: no further call just
-// to be told EAGAIN (level-triggered epoll reports what arrives later).
+// call, into the next free slots of b (sending what was queued first when
+// too few are left). A short batch means the socket is drained: no
+// further call just to be told EAGAIN (level-triggered epoll reports what
+// arrives later).
 func (l *Loop) drain(s *Socket, b *batch) {
 	for read := 0; read < readsPerTurn; {
-		n, e := s.recv(b)
+		if b.next+batchSize > len(b.msgs) {
+			l.flush()
+			b.next = 0
+		}
+		lo := b.next
+		n, e := s.recv(b, lo, lo+batchSize)
 		if e != 0 {
 			// EAGAIN: drained. Anything else concerns a single datagram
 			// (an ICMP error of an earlier send, for one); the next
 			// wake-up reads on.
 			return
 		}
-		for i := range n {
+		b.next += n
+		for i := lo; i < lo+n; i++ {
 			if s.closed.Load() {
 				return
 			}
 			l.deliver(s, b.bufs[i], int(b.msgs[i].Len), b.sender(i))
 		}
-		if n < len(b.msgs) {
+		if n < batchSize {
 			return
 		}
 		read += n

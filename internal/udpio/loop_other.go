@@ -183,3 +183,11 @@ func (s *Socket) WriteTo(b []byte, dst netip.AddrPort) (int, error) {
 	}
 	return s.conn.WriteToUDPAddrPort(b, dst)
 }
+
+// Queue sends b to dst from s at once and reports the outcome to done:
+// the portable loops read one datagram at a time and have nothing to
+// batch (see the Linux Loop.Queue for the contract).
+func (l *Loop) Queue(s *Socket, b []byte, dst netip.AddrPort, done Completion) {
+	n, err := s.WriteTo(b, dst)
+	complete(done, n, err)
+}

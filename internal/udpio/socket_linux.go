@@ -238,12 +238,15 @@ func getPort(src *uint16) uint16 {
 }
 
 // batch is a loop's recvmmsg(2) state: buffers with headroom, their
-// iovecs, and room for the senders' addresses.
+// iovecs, and room for the senders' addresses. Reads of one wake-up take
+// consecutive slots, from next on, so that what the handlers queued from
+// them (Loop.Queue) is still intact when the loop sends it.
 type batch struct {
 	msgs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
 	bufs  [][]byte
+	next  int // first slot not holding a datagram of this wake-up
 }
 
 func newBatch(n int) *batch {
@@ -264,17 +267,17 @@ func newBatch(n int) *batch {
 	return b
 }
 
-// recv reads up to len(b.msgs) datagrams in one system call without
-// blocking; the caller holds a reference. Datagram i is
+// recv reads up to hi-lo datagrams into slots lo..hi-1 in one system call
+// without blocking; the caller holds a reference. Datagram i is
 // b.bufs[i][Headroom:Headroom+b.msgs[i].Len] from b.sender(i).
-func (s *Socket) recv(b *batch) (int, syscall.Errno) {
-	for i := range b.msgs {
+func (s *Socket) recv(b *batch, lo, hi int) (int, syscall.Errno) {
+	for i := lo; i < hi; i++ {
 		b.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		b.msgs[i].Hdr.Flags = 0
 		b.msgs[i].Len = 0
 	}
-	n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&b.msgs[0])),
-		uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
+	n, _, e := syscall.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&b.msgs[lo])),
+		uintptr(hi-lo), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -45,9 +45,24 @@ type Handler interface {
 	// Datagram is called on the socket's loop goroutine for each datagram
 	// read, one at a time: the payload is buf[Headroom:Headroom+n], sent
 	// from src. buf belongs to the loop and is valid only during the call;
-	// the handler may write into it, headroom included. Datagram must not
-	// block: the loop serves every other socket it holds.
+	// the handler may write into it, headroom included, and hand slices of
+	// it to Loop.Queue on s.Loop(), which sends them before it reads into
+	// buf again. Datagram must not block: the loop serves every other
+	// socket it holds.
 	Datagram(s *Socket, buf []byte, n int, src netip.AddrPort)
+}
+
+// Completion learns what became of a datagram queued with Loop.Queue:
+// n bytes sent and a nil error, or the error WriteTo would have returned
+// (ErrWouldBlock for a full send buffer, ErrClosed for a closed socket).
+type Completion interface {
+	Sent(n int, err error)
+}
+
+func complete(c Completion, n int, err error) {
+	if c != nil {
+		c.Sent(n, err)
+	}
 }
 
 // HandlerFunc adapts a function to Handler.
