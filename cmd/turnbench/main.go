@@ -54,10 +54,10 @@ type result struct {
 	RTTP50us     float64 `json:"rtt_p50_us"`
 	RTTP99us     float64 `json:"rtt_p99_us"`
 	RTTP999us    float64 `json:"rtt_p999_us"`
-	RTTAvgus     float64 `json:"rtt_avg_us,omitempty"` // uclient load: its average (it prints no percentiles)
-	RTTMaxus     float64 `json:"rtt_max_us,omitempty"` // uclient load: its maximum, in whole ms
-	UclientSent  uint64  `json:"uclient_sent,omitempty"` // uclient load: datagrams its sessions sent, whole run
-	UclientRecv  uint64  `json:"uclient_recv,omitempty"` // and received back
+	RTTAvgus     float64 `json:"rtt_avg_us,omitempty"`              // uclient load: its average (it prints no percentiles)
+	RTTMaxus     float64 `json:"rtt_max_us,omitempty"`              // uclient load: its maximum, in whole ms
+	UclientSent  uint64  `json:"uclient_sent,omitempty"`            // uclient load: datagrams its sessions sent, whole run
+	UclientRecv  uint64  `json:"uclient_recv,omitempty"`            // and received back
 	ServerCPU    float64 `json:"server_cpu_s,omitempty"`            // during the measured window
 	ServerSys    float64 `json:"server_sys_s,omitempty"`            // of which in the kernel
 	CPUusPerPkt  float64 `json:"server_cpu_us_per_pkt,omitempty"`   // per relayed datagram

@@ -24,7 +24,7 @@ type Loop struct {
 	wake int // eventfd that interrupts the wait on Close
 	log  *slog.Logger
 
-	q       *sendq // what the handlers queued this wake-up; loop goroutine only
+	q *sendq // what the handlers queued this wake-up; loop goroutine only
 
 	mu      sync.Mutex // guards socks, nextID and shut; taken once per wake-up, not per datagram
 	socks   map[uint64]*Socket
