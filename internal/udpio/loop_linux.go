@@ -25,6 +25,8 @@ type Loop struct {
 	log  *slog.Logger
 
 	q *sendq // what the handlers queued this wake-up; loop goroutine only
+	// gsoSends counts UDP_SEGMENT messages sent, each several datagrams.
+	gsoSends atomic.Uint64
 
 	mu      sync.Mutex // guards socks, nextID and shut; taken once per wake-up, not per datagram
 	socks   map[uint64]*Socket

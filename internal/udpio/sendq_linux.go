@@ -23,10 +23,28 @@ type sendq struct {
 	done  []Completion
 	n     int
 
-	// One socket's entries, gathered for its sendmmsg call.
-	run []unix.Mmsghdr
-	idx []int
+	// One socket's entries, gathered for its sendmmsg call: run[i] is
+	// entry idx[i]; out are the messages sent, out[m] carrying run entries
+	// span[m] (several, as one UDP_SEGMENT send, with their iovecs copied
+	// side by side into giov and the segment size in ctrl).
+	run  []unix.Mmsghdr
+	idx  []int
+	out  []unix.Mmsghdr
+	span [][2]int
+	giov []unix.Iovec
+	ctrl []byte
 }
+
+// gsoMax is the most datagrams one UDP_SEGMENT send carries (the kernel
+// takes up to 64 on every version that has it), and gsoBytes the most
+// payload: it must fit one IP datagram.
+const (
+	gsoMax   = 64
+	gsoBytes = 65000
+)
+
+// gsoCmsg is the room of one UDP_SEGMENT control message (a uint16).
+var gsoCmsg = unix.CmsgSpace(2)
 
 func newSendq(n int) *sendq {
 	q := &sendq{
@@ -37,6 +55,10 @@ func newSendq(n int) *sendq {
 		done:  make([]Completion, n),
 		run:   make([]unix.Mmsghdr, n),
 		idx:   make([]int, n),
+		out:   make([]unix.Mmsghdr, n),
+		span:  make([][2]int, n),
+		giov:  make([]unix.Iovec, n),
+		ctrl:  make([]byte, n*gsoCmsg),
 	}
 	for i := range n {
 		q.msgs[i].Hdr.Iov = &q.iovs[i]
@@ -109,25 +131,126 @@ func (l *Loop) flush() {
 	q.n = 0
 }
 
-// sendRun sends q.run[:k] on s. A datagram the kernel refuses is
-// reported to its Completion and the rest are sent on.
+// sendRun sends q.run[:k] on s. Consecutive datagrams to one destination
+// of one size (the last may be shorter) leave as one UDP_SEGMENT message
+// (UDP GSO): the kernel builds one packet and cuts it into the datagrams,
+// one trip down the stack instead of one per datagram. A socket on which
+// that fails sends singly from then on.
 func (l *Loop) sendRun(s *Socket, k int) {
 	q := l.q
-	for sent := 0; sent < k; {
-		r, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&q.run[sent])),
-			uintptr(k-sent), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+	m := 0
+	for j := 0; j < k; m++ {
+		e := j + 1
+		if !s.noGSO.Load() {
+			e = q.train(j, k)
+		}
+		q.span[m] = [2]int{j, e}
+		if e-j == 1 {
+			q.out[m] = q.run[j]
+			j = e
+			continue
+		}
+		h := &q.out[m]
+		*h = q.run[j]
+		for x := j; x < e; x++ {
+			q.giov[x] = *q.run[x].Hdr.Iov
+		}
+		h.Hdr.Iov = &q.giov[j]
+		h.Hdr.SetIovlen(e - j)
+		c := q.ctrl[m*gsoCmsg : (m+1)*gsoCmsg]
+		cm := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+		cm.Level, cm.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		cm.SetLen(unix.CmsgLen(2))
+		*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(q.run[j].Hdr.Iov.Len)
+		h.Hdr.Control = &c[0]
+		h.Hdr.SetControllen(gsoCmsg)
+		l.gsoSends.Add(1)
+		j = e
+	}
+	for sent := 0; sent < m; {
+		r, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&q.out[sent])),
+			uintptr(m-sent), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
 		if e != 0 {
+			sp := q.span[sent]
+			sent++
+			if sp[1]-sp[0] > 1 && e != unix.EAGAIN {
+				// EIO without checksum offload, EINVAL for a segment over
+				// the route's MTU, ...: send these singly, and all later.
+				s.noGSO.Store(true)
+				for x := sp[0]; x < sp[1]; x++ {
+					l.sendOne(s, x)
+				}
+				continue
+			}
 			var err error = ErrWouldBlock
 			if e != unix.EAGAIN {
 				err = os.NewSyscallError("sendmmsg", e)
 			}
-			complete(q.done[q.idx[sent]], 0, err)
-			sent++
+			for x := sp[0]; x < sp[1]; x++ {
+				complete(q.done[q.idx[x]], 0, err)
+			}
 			continue
 		}
-		for m := sent; m < sent+int(r); m++ {
-			complete(q.done[q.idx[m]], int(q.run[m].Len), nil)
+		for i := sent; i < sent+int(r); i++ {
+			for x := q.span[i][0]; x < q.span[i][1]; x++ {
+				complete(q.done[q.idx[x]], int(q.run[x].Hdr.Iov.Len), nil)
+			}
 		}
 		sent += int(r)
 	}
+}
+
+// sendOne sends run entry x by itself.
+func (l *Loop) sendOne(s *Socket, x int) {
+	q := l.q
+	_, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&q.run[x])), 1,
+		unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+	switch {
+	case e == 0:
+		complete(q.done[q.idx[x]], int(q.run[x].Hdr.Iov.Len), nil)
+	case e == unix.EAGAIN:
+		complete(q.done[q.idx[x]], 0, ErrWouldBlock)
+	default:
+		complete(q.done[q.idx[x]], 0, os.NewSyscallError("sendmmsg", e))
+	}
+}
+
+// train returns the end of the GSO train of run entries starting at j:
+// the same destination, the size of the first (a shorter one ends the
+// train), within gsoMax datagrams and gsoBytes.
+func (q *sendq) train(j, k int) int {
+	size := q.run[j].Hdr.Iov.Len
+	if size == 0 {
+		return j + 1
+	}
+	total := size
+	e := j + 1
+	for e < k && e-j < gsoMax {
+		n := q.run[e].Hdr.Iov.Len
+		if n == 0 || n > size || total+n > gsoBytes || !q.sameDst(j, e) {
+			break
+		}
+		total += n
+		e++
+		if n < size {
+			break
+		}
+	}
+	return e
+}
+
+// sameDst reports whether run entries a and b go to the same address.
+// Only the fields encode writes are compared (a slot's other bytes may be
+// left from an earlier datagram).
+func (q *sendq) sameDst(a, b int) bool {
+	ha, hb := &q.run[a].Hdr, &q.run[b].Hdr
+	if ha.Namelen != hb.Namelen {
+		return false
+	}
+	na, nb := &q.names[q.idx[a]], &q.names[q.idx[b]]
+	if ha.Namelen == unix.SizeofSockaddrInet4 {
+		a4, b4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(na)), (*unix.RawSockaddrInet4)(unsafe.Pointer(nb))
+		return a4.Port == b4.Port && a4.Addr == b4.Addr
+	}
+	return na.Port == nb.Port && na.Addr == nb.Addr
 }

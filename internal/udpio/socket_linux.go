@@ -30,6 +30,7 @@ type Socket struct {
 	id     uint64
 	refs   atomic.Int64 // the owner's 1 until Close, plus one per use in flight
 	closed atomic.Bool
+	noGSO  atomic.Bool // a UDP_SEGMENT send failed here: send singly
 }
 
 // Listen binds a UDP socket on loop l (network "udp", "udp4" or "udp6")
