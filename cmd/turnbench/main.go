@@ -264,13 +264,7 @@ func run() error {
 	res.RTTP999us = loadgen.Micros(h.quantile(0.999))
 	res.BenchCPU = b1 - b0
 	if *pid != 0 {
-		res.ServerCPU = p1.CPUSeconds - p0.CPUSeconds
-		res.ServerSys = p1.SysSeconds - p0.SysSeconds
-		res.ServerThread = p1.Threads
-		if pkts := res.RelayedPPS * elapsed; pkts > 0 {
-			res.CPUusPerPkt = res.ServerCPU / pkts * 1e6
-			res.CPUsPerMpkt = res.CPUusPerPkt
-		}
+		res.serverCPU(p0, p1, elapsed)
 	}
 
 	line, _ := json.Marshal(res)
@@ -279,6 +273,18 @@ func run() error {
 	}
 	fmt.Println(string(line))
 	return nil
+}
+
+// serverCPU fills in the server's CPU figures between samples p0 and p1,
+// elapsed seconds apart, per datagram relayed at r.RelayedPPS.
+func (r *result) serverCPU(p0, p1 procstat.Sample, elapsed float64) {
+	r.ServerCPU = p1.CPUSeconds - p0.CPUSeconds
+	r.ServerSys = p1.SysSeconds - p0.SysSeconds
+	r.ServerThread = p1.Threads
+	if pkts := r.RelayedPPS * elapsed; pkts > 0 {
+		r.CPUusPerPkt = r.ServerCPU / pkts * 1e6
+		r.CPUsPerMpkt = r.CPUusPerPkt
+	}
 }
 
 func totals(allocs []*allocation) (recv, sent uint64) {

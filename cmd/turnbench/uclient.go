@@ -309,13 +309,7 @@ func runUclient(ctx context.Context, c uclientConfig) (result, error) {
 	res.RTTMaxus = tot.rttMaxMs * 1000
 	res.BenchCPU = time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano()).Seconds()
 	if c.pid != 0 {
-		res.ServerCPU = s1.CPUSeconds - s0.CPUSeconds
-		res.ServerSys = s1.SysSeconds - s0.SysSeconds
-		res.ServerThread = s1.Threads
-		if pkts := res.RelayedPPS * elapsed; pkts > 0 {
-			res.CPUusPerPkt = res.ServerCPU / pkts * 1e6
-			res.CPUsPerMpkt = res.CPUusPerPkt
-		}
+		res.serverCPU(s0, s1, elapsed)
 	}
 	return res, nil
 }
