@@ -16,7 +16,7 @@
 # with 100 sessions × 1000 B every 5 ms and 50 × 160 B every 20 ms, and
 # turnbench paced at the same rates, against StreamSync, coturn 4.6.1,
 # coturn 4.17.1 with --udp-recvmmsg off and on, and (turnbench only) a bare
-# Go forwarder, the floor. Takes about 25 minutes, 6 in quick mode.
+# Go forwarder, the floor. Takes about 30 minutes, 8 in quick mode.
 # Then the signaling load (cmd/sigbench): 1k and 10k WebSocket clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
