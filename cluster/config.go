@@ -10,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/secretfile"
 )
 
 // Config is the [cluster] section. Off by default: a single appliance
@@ -171,17 +172,11 @@ func (c *Config) LoadSecrets() error {
 	return errors.Join(errs...)
 }
 
+// readSecret reads a NATS secret file: its first line, trimmed. NATS
+// decides how long its secrets must be; ours only refuses an empty one or
+// the README's placeholder.
 func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	v := strings.TrimSpace(line)
-	if v == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return v, nil
+	return secretfile.First(path, 1)
 }
 
 func checkNATSURL(s string) error {

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/secretfile"
 )
 
 // Config is the [turn] section: listeners, addresses, credentials, the peer
@@ -211,29 +212,23 @@ func (c Config) Validate() error {
 }
 
 // LoadSecrets appends the secrets of SecretFile, one per non-empty line
-// (lines starting with # are comments), to Secrets.
+// (lines starting with # are comments), to Secrets. Each is held to the
+// same rules as Secrets: at least 16 characters, not a placeholder.
 func (c *Config) LoadSecrets() error {
 	if c.SecretFile == "" {
 		return nil
 	}
-	data, err := os.ReadFile(c.SecretFile)
+	secrets, err := secretfile.Lines(c.SecretFile, minSecretLength)
 	if err != nil {
 		return fmt.Errorf("secret_file: %w", err)
 	}
-	n := 0
-	for line := range strings.Lines(string(data)) {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		c.Secrets = append(c.Secrets, line)
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("secret_file: %s holds no secret", c.SecretFile)
-	}
+	c.Secrets = append(c.Secrets, secrets...)
 	return nil
 }
+
+// minSecretLength is the shortest TURN secret accepted, inline or from
+// SecretFile.
+const minSecretLength = 16
 
 // inRelayRange reports whether a listen address's port is a relay port:
 // clients may reach the server's own addresses on relay ports, so a
