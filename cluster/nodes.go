@@ -118,9 +118,15 @@ func (r *Registry) sweep() {
 		key   string
 		peers map[string]string // peer -> dead node
 	}
+	type emptyJob struct {
+		key   string
+		rev   uint64
+		since time.Time
+	}
 	var reaps []reapJob
 	var forget []reapJob
 	var forgetRev []uint64
+	var empties []emptyJob // empty rooms not yet expired
 
 	r.mu.Lock()
 	up := !r.upSince.IsZero() && r.ready && now.Sub(r.upSince) >= r.cfg.NodeTimeout
@@ -150,10 +156,22 @@ func (r *Registry) sweep() {
 		switch {
 		case dead != nil:
 			reaps = append(reaps, reapJob{key, dead})
-		case len(rm.rec.Members) == 0 && len(rm.local) == 0 && !rm.rec.Empty.IsZero() &&
-			now.Sub(rm.rec.Empty) >= r.opts.EmptyRoomTTL:
-			forget = append(forget, reapJob{key: key})
-			forgetRev = append(forgetRev, rm.rev)
+		case len(rm.rec.Members) == 0 && len(rm.local) == 0 && !rm.rec.Empty.IsZero():
+			if now.Sub(rm.rec.Empty) >= r.opts.EmptyRoomTTL {
+				forget = append(forget, reapJob{key: key})
+				forgetRev = append(forgetRev, rm.rev)
+			} else {
+				empties = append(empties, emptyJob{key, rm.rev, rm.rec.Empty})
+			}
+		}
+	}
+	// As in signaling.MemoryRegistry: past EmptyRoomsPerRoom × max_rooms
+	// empty rooms, the oldest are forgotten first.
+	if extra := len(empties) - signaling.EmptyRoomsPerRoom*r.opts.MaxRooms; extra > 0 {
+		slices.SortFunc(empties, func(a, b emptyJob) int { return a.since.Compare(b.since) })
+		for _, e := range empties[:extra] {
+			forget = append(forget, reapJob{key: e.key})
+			forgetRev = append(forgetRev, e.rev)
 		}
 	}
 	for inc, n := range r.nodes {

@@ -283,6 +283,7 @@ func (r *Registry) localRooms() int {
 // cluster-wide: the member is added by compare-and-set on the room's record.
 func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, announce []byte) ([]signaling.Peer, error) {
 	key := roomKey(roomID)
+	full := r.localRooms() >= r.opts.MaxRooms // an empty room would be one more in use
 	joinTo := func(rec *record, exists bool) error {
 		switch {
 		case !exists:
@@ -291,6 +292,8 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 			return signaling.ErrRoomNotFound
 		case len(rec.Members) >= r.opts.MaxPeers:
 			return signaling.ErrRoomFull
+		case len(rec.Members) == 0 && full:
+			return signaling.ErrTooManyRooms
 		}
 		rec.Members = append(rec.Members, member{Peer: p, Node: r.node})
 		rec.Empty = time.Time{}

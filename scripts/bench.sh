@@ -271,7 +271,9 @@ relay_bind = "127.0.0.1"
 [signaling]
 # Sized for the load: sigbench spreads clients over 200 loopback IPs.
 max_rooms = 3000
+max_rooms_per_ip = 100
 max_conns_per_ip = 100
+max_connections = 20000
 join_rate = 1000.0
 join_burst = 1000
 [metrics]

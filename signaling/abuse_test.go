@@ -65,12 +65,13 @@ func mustAttacker(t *testing.T, ts *testServer) *client {
 // TestAttacksLeaveOtherRoomsServed runs each attack against one server
 // while an honest pair in another room keeps exchanging messages.
 func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
-	attacks := []struct {
+	type attack = struct {
 		name   string
 		config func(*Config)
-		attack func(t *testing.T, ts *testServer)
-	}{
-		{"connection flood", func(c *Config) { c.MaxConnsPerIP = 3 }, func(t *testing.T, ts *testServer) {
+		attack func(t *testing.T, ts *testServer, honest *honestPair)
+	}
+	attacks := []attack{
+		{"connection flood", func(c *Config) { c.MaxConnsPerIP = 3 }, func(t *testing.T, ts *testServer, _ *honestPair) {
 			for range 3 {
 				mustAttacker(t, ts)
 			}
@@ -79,7 +80,7 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 				t.Fatalf("connection past the per-IP cap: %v %v, want 429", err, resp)
 			}
 		}},
-		{"join flood", func(c *Config) { c.JoinRate, c.JoinBurst = 0.01, 2 }, func(t *testing.T, ts *testServer) {
+		{"join flood", func(c *Config) { c.JoinRate, c.JoinBurst = 0.01, 2 }, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			c.send(msg{"type": "join", "name": "x"})
 			c.expect("joined")
@@ -90,7 +91,7 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 			c3.send(msg{"type": "join", "name": "z"})
 			c3.expectError(codeRateLimited)
 		}},
-		{"message flood", func(c *Config) { c.MessageRate, c.MessageBurst = 5, 20 }, func(t *testing.T, ts *testServer) {
+		{"message flood", func(c *Config) { c.MessageRate, c.MessageBurst = 5, 20 }, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			for range 200 {
 				if err := c.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
@@ -99,25 +100,25 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 			}
 			c.expectClose(closePolicy)
 		}},
-		{"oversized message", nil, func(t *testing.T, ts *testServer) {
+		{"oversized message", nil, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			c.join("", "big")
 			_ = c.ws.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte("x"), 70<<10))
 			c.expectClose(closeTooBig)
 		}},
-		{"invalid UTF-8", nil, func(t *testing.T, ts *testServer) {
+		{"invalid UTF-8", nil, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			c.sendRaw(websocket.TextMessage, []byte("{\"type\":\"ping\",\"x\":\"\xff\xfe\"}"))
 			c.expectClose(closeBadData)
 		}},
-		{"deeply nested JSON", nil, func(t *testing.T, ts *testServer) {
+		{"deeply nested JSON", nil, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			deep := `{"type":"ping","x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "}"
 			c.sendRaw(websocket.TextMessage, []byte(deep))
 			c.expectError(codeBadJSON)
 			c.alive() // the connection lives on
 		}},
-		{"room cap", func(c *Config) { c.MaxPeersPerRoom = 2 }, func(t *testing.T, ts *testServer) {
+		{"room cap", func(c *Config) { c.MaxPeersPerRoom = 2 }, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			c.join("", "one")
 			c2 := mustAttacker(t, ts)
@@ -126,14 +127,14 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 			c3.send(msg{"type": "join", "room": c.room})
 			c3.expectError(codeRoomFull)
 		}},
-		{"room count cap", func(c *Config) { c.MaxRooms = 2 }, func(t *testing.T, ts *testServer) {
+		{"room count cap", func(c *Config) { c.MaxRooms = 2 }, func(t *testing.T, ts *testServer, _ *honestPair) {
 			c := mustAttacker(t, ts)
 			c.join("", "r2")
 			c2 := mustAttacker(t, ts)
 			c2.send(msg{"type": "join"})
 			c2.expectError(codeTooManyRooms)
 		}},
-		{"stalled reader", func(c *Config) { c.SendQueue, c.ResumeQueue = 8, 8 }, func(t *testing.T, ts *testServer) {
+		{"stalled reader", func(c *Config) { c.SendQueue, c.ResumeQueue = 8, 8 }, func(t *testing.T, ts *testServer, _ *honestPair) {
 			reader := mustAttacker(t, ts) // never reads again after joining
 			reader.join("", "stalled")
 			writer := mustAttacker(t, ts)
@@ -159,6 +160,23 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 			}
 		}},
 	}
+	attacks = append(attacks, []attack{
+		{"cross-room relay", nil, func(t *testing.T, ts *testServer, honest *honestPair) {
+			c := mustAttacker(t, ts)
+			c.join("", "outsider")
+			c.send(msg{"type": "offer", "to": honest.b.id, "sdp": "v=0 injected"})
+			c.expectError(codeUnknownPeer) // honest.b sees nothing: exchange expects its own offer next
+		}},
+		{"guessed resume token", nil, func(t *testing.T, ts *testServer, honest *honestPair) {
+			c := mustAttacker(t, ts)
+			for range 20 {
+				c.send(msg{"type": "join", "resume": newToken()})
+				c.expectError(codeResumeFailed)
+			}
+			c.send(msg{"type": "join", "resume": honest.b.id}) // a peer id is not a token
+			c.expectError(codeResumeFailed)
+		}},
+	}...)
 	for _, at := range attacks {
 		t.Run(at.name, func(t *testing.T) {
 			cfg := testConfig()
@@ -169,7 +187,7 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 			ts := newTestServer(t, cfg)
 			honest := newHonestPair(t, ts)
 			honest.exchange(t)
-			at.attack(t, ts)
+			at.attack(t, ts, honest)
 			honest.exchange(t)
 		})
 	}

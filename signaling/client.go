@@ -32,7 +32,8 @@ type outMsg struct {
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn
-	ip      netip.Addr
+	ip      netip.Addr                  // the client's address, for logs
+	key     netip.Addr                  // what per-address limits count it by (ipKey)
 	logp    atomic.Pointer[slog.Logger] // gains room and peer on join
 	limiter *rate.Limiter
 
@@ -52,16 +53,19 @@ type conn struct {
 
 	// owned by the reader goroutine:
 	sess    *session
-	leaving bool // the client said goodbye: no resume
+	leaving bool    // the client said goodbye: no resume
+	ticket  *ticket // admission; handed to sess when it is held for resume
 }
 
-func newConn(s *Server, ws *websocket.Conn, ip netip.Addr) *conn {
+func newConn(s *Server, ws *websocket.Conn, ip netip.Addr, t *ticket) *conn {
 	c := &conn{
 		srv:        s,
 		ws:         ws,
 		ip:         ip,
+		key:        ipKey(ip),
+		ticket:     t,
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
-		send:       newSendQueue(),
+		send:       newSendQueue(&s.budget),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
@@ -103,6 +107,8 @@ func (c *conn) serve() {
 	if c.sess != nil {
 		c.sess.detach(c, c.leaving)
 	}
+	c.send.clear() // what no session took over
+	c.ticket.release()
 	c.log().Debug("disconnected")
 }
 
@@ -256,20 +262,26 @@ func (c *conn) abort() {
 }
 
 // enqueue queues msg for the writer without blocking. A client whose queue
-// is full is too slow: it is disconnected and counted, and the room goes on.
+// is full (send_queue messages, send_queue_bytes, or the server's
+// queue_budget spent) is too slow: it is disconnected and counted, and the
+// room goes on.
 func (c *conn) enqueue(data []byte, roomEvent bool) {
 	limit := c.srv.cfg.SendQueue + sendSlack
+	byteLimit := c.srv.cfg.SendQueueBytes
 	select {
 	case <-c.quit:
 		// Dying: keep what fits so a resume can still deliver it.
-		c.send.push(outMsg{data, roomEvent}, limit)
+		c.send.push(outMsg{data, roomEvent}, limit, byteLimit)
 		return
 	default:
 	}
 	if roomEvent {
 		limit = c.srv.cfg.SendQueue // the slack is for the connection's own replies
 	}
-	if !c.send.push(outMsg{data, roomEvent}, limit) {
+	if ok, budgetFull := c.send.push(outMsg{data, roomEvent}, limit, byteLimit); !ok {
+		if budgetFull {
+			c.srv.stats.budgetFull.Add(1)
+		}
 		c.slow()
 	}
 }

@@ -5,20 +5,22 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"os"
-	"strings"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/secretfile"
 )
 
 // Config is the [signaling] section of the configuration file.
 type Config struct {
 	// AllowedOrigins lists extra browser origins ("https://host[:port]")
-	// allowed to open the WebSocket. The page's own host is always allowed.
-	// Default: none.
+	// allowed to open the WebSocket. The page's own origin (scheme, host
+	// and port) is always allowed. Their host names are accepted as the
+	// Host of requests when the appliance checks it. Default: none.
 	AllowedOrigins []string `toml:"allowed_origins"`
 
 	// CreatePassword, when set, must be given to create a room. Joining an
-	// existing room never needs it. Default: "" (anyone may create rooms).
+	// existing room never needs it. At least 8 characters. Default: ""
+	// (anyone may create rooms).
 	CreatePassword string `toml:"create_password"`
 
 	// CreatePasswordFile names a file whose first line is the create
@@ -26,14 +28,22 @@ type Config struct {
 	// Default: "".
 	CreatePasswordFile string `toml:"create_password_file"`
 
-	// MaxRooms caps the number of rooms held at once. Default: 1000.
+	// MaxRooms caps the rooms in use at once: rooms with a peer in them,
+	// connected or held for resume. An empty room does not count.
+	// Default: 1000.
 	MaxRooms int `toml:"max_rooms"`
+
+	// MaxRoomsPerIP caps the rooms one client address (an IPv4 address, an
+	// IPv6 /64) takes part in at once; past it, creating or joining
+	// another room is refused. Default: 10.
+	MaxRoomsPerIP int `toml:"max_rooms_per_ip"`
 
 	// MaxPeersPerRoom caps participants in one room (a mesh call). Default: 6.
 	MaxPeersPerRoom int `toml:"max_peers_per_room"`
 
 	// EmptyRoomTTL is how long an empty room is kept (so its link still
-	// works) before it is forgotten. Default: 10m.
+	// works) before it is forgotten. At most 10 × max_rooms empty rooms
+	// are kept; past that the oldest is forgotten first. Default: 10m.
 	EmptyRoomTTL time.Duration `toml:"empty_room_ttl"`
 
 	// JoinTimeout is how long a new connection may take to join a room
@@ -47,6 +57,10 @@ type Config struct {
 	// SendQueue is the number of outgoing messages buffered per connection;
 	// a client whose queue fills is disconnected. Default: 256.
 	SendQueue int `toml:"send_queue"`
+
+	// SendQueueBytes caps the bytes of those messages; a client whose queue
+	// holds more is disconnected as too slow. Default: 1048576 (1 MiB).
+	SendQueueBytes int64 `toml:"send_queue_bytes"`
 
 	// PingInterval is the period of WebSocket pings, well under the 60 s
 	// idle cut of common proxies. Default: 25s.
@@ -68,9 +82,15 @@ type Config struct {
 	// bursts. Default: 200.
 	MessageBurst int `toml:"message_burst"`
 
-	// MaxConnsPerIP caps simultaneous WebSockets from one client IP.
-	// Default: 20.
+	// MaxConnsPerIP caps the WebSockets one client address (an IPv4
+	// address, an IPv6 /64) holds open, places held for its resume
+	// counted too. Default: 20.
 	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+
+	// MaxConnections caps WebSockets open at once on this server, places
+	// held for resume counted too; more are refused with HTTP 503.
+	// Default: 10000.
+	MaxConnections int `toml:"max_connections"`
 
 	// JoinRate is the sustained number of joins per second allowed from one
 	// client IP. Default: 1.
@@ -79,8 +99,19 @@ type Config struct {
 	// JoinBurst is the join token bucket size per client IP. Default: 10.
 	JoinBurst int `toml:"join_burst"`
 
+	// BadPasswordRate is the sustained number of wrong create passwords
+	// per second the whole server accepts; past it (and BadPasswordBurst),
+	// creating a room with a password is refused unchecked, except from
+	// addresses that gave the right one within a day. Default: 1.
+	BadPasswordRate float64 `toml:"bad_password_rate"`
+
+	// BadPasswordBurst is that bucket's size. Default: 30.
+	BadPasswordBurst int `toml:"bad_password_burst"`
+
 	// TrustedProxies lists the networks whose X-Forwarded-For is believed
-	// when finding the client IP. Default: none (use the TCP peer address).
+	// when finding the client IP, and X-Forwarded-Proto when checking the
+	// Origin's scheme. Not 0.0.0.0/0 or ::/0: anyone could then forge
+	// an address. Default: none (use the TCP peer address).
 	TrustedProxies []netip.Prefix `toml:"trusted_proxies"`
 
 	// ResumeGrace is how long a dropped client's place is kept for it to
@@ -90,27 +121,46 @@ type Config struct {
 	// ResumeQueue caps the messages queued for a dropped client awaiting
 	// resume; overflow gives its place up. At most send_queue. Default: 256.
 	ResumeQueue int `toml:"resume_queue"`
+
+	// ResumeQueueBytes caps the bytes queued for one dropped client
+	// awaiting resume; overflow gives its place up. At most
+	// send_queue_bytes. Default: 1048576 (1 MiB).
+	ResumeQueueBytes int64 `toml:"resume_queue_bytes"`
+
+	// QueueBudget caps the bytes queued for all clients together,
+	// connected or awaiting resume: a message that does not fit gives a
+	// held place up, or disconnects a connected recipient as too slow if
+	// it already has 64 KiB waiting (a client that keeps reading always
+	// gets its messages). Default: 134217728 (128 MiB).
+	QueueBudget int64 `toml:"queue_budget"`
 }
 
 // DefaultConfig returns the configuration used for keys the file omits.
 func DefaultConfig() Config {
 	return Config{
-		MaxRooms:        1000,
-		MaxPeersPerRoom: 6,
-		EmptyRoomTTL:    10 * time.Minute,
-		JoinTimeout:     10 * time.Second,
-		ReadLimit:       64 << 10,
-		SendQueue:       256,
-		PingInterval:    25 * time.Second,
-		PongTimeout:     10 * time.Second,
-		WriteTimeout:    10 * time.Second,
-		MessageRate:     50,
-		MessageBurst:    200,
-		MaxConnsPerIP:   20,
-		JoinRate:        1,
-		JoinBurst:       10,
-		ResumeGrace:     20 * time.Second,
-		ResumeQueue:     256,
+		MaxRooms:         1000,
+		MaxRoomsPerIP:    10,
+		MaxPeersPerRoom:  6,
+		EmptyRoomTTL:     10 * time.Minute,
+		JoinTimeout:      10 * time.Second,
+		ReadLimit:        64 << 10,
+		SendQueue:        256,
+		SendQueueBytes:   1 << 20,
+		PingInterval:     25 * time.Second,
+		PongTimeout:      10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		MessageRate:      50,
+		MessageBurst:     200,
+		MaxConnsPerIP:    20,
+		MaxConnections:   10000,
+		JoinRate:         1,
+		JoinBurst:        10,
+		BadPasswordRate:  1,
+		BadPasswordBurst: 30,
+		ResumeGrace:      20 * time.Second,
+		ResumeQueue:      256,
+		ResumeQueueBytes: 1 << 20,
+		QueueBudget:      128 << 20,
 	}
 }
 
@@ -145,23 +195,37 @@ func (c Config) Validate() error {
 	if c.CreatePassword != "" && c.CreatePasswordFile != "" {
 		bad("create_password", "set either create_password or create_password_file, not both")
 	}
+	if c.CreatePassword != "" {
+		if err := secretfile.Check(c.CreatePassword, minPasswordLength); err != nil {
+			bad("create_password", "%v", err)
+		}
+	}
 	intIn("max_rooms", int64(c.MaxRooms), 1, 1_000_000)
+	intIn("max_rooms_per_ip", int64(c.MaxRoomsPerIP), 1, 1_000_000)
 	intIn("max_peers_per_room", int64(c.MaxPeersPerRoom), 2, 50)
 	durIn("empty_room_ttl", c.EmptyRoomTTL, 0, 7*24*time.Hour)
 	durIn("join_timeout", c.JoinTimeout, 100*time.Millisecond, 5*time.Minute)
 	intIn("read_limit", c.ReadLimit, 4<<10, 1<<20)
 	intIn("send_queue", int64(c.SendQueue), 8, 4096)
+	intIn("send_queue_bytes", c.SendQueueBytes, 64<<10, 1<<30)
 	durIn("ping_interval", c.PingInterval, 100*time.Millisecond, 50*time.Second)
 	durIn("pong_timeout", c.PongTimeout, 100*time.Millisecond, time.Minute)
 	durIn("write_timeout", c.WriteTimeout, 100*time.Millisecond, time.Minute)
 	floatIn("message_rate", c.MessageRate, 1, 10_000)
 	intIn("message_burst", int64(c.MessageBurst), 1, 100_000)
 	intIn("max_conns_per_ip", int64(c.MaxConnsPerIP), 1, 100_000)
+	intIn("max_connections", int64(c.MaxConnections), 1, 10_000_000)
 	floatIn("join_rate", c.JoinRate, 0.001, 10_000)
 	intIn("join_burst", int64(c.JoinBurst), 1, 100_000)
+	floatIn("bad_password_rate", c.BadPasswordRate, 0.001, 10_000)
+	intIn("bad_password_burst", int64(c.BadPasswordBurst), 1, 100_000)
 	for i, p := range c.TrustedProxies {
-		if !p.IsValid() {
+		switch {
+		case !p.IsValid():
 			bad(fmt.Sprintf("trusted_proxies[%d]", i), "invalid prefix (got %q)", p.String())
+		case p.Bits() == 0:
+			bad(fmt.Sprintf("trusted_proxies[%d]", i),
+				"trusts every address, so any client could forge X-Forwarded-For and pass for as many addresses as it likes: list your proxies' addresses (got %s)", p)
 		}
 	}
 	durIn("resume_grace", c.ResumeGrace, 0, 10*time.Minute)
@@ -169,28 +233,37 @@ func (c Config) Validate() error {
 	if c.ResumeQueue > c.SendQueue && c.SendQueue >= 8 {
 		bad("resume_queue", "must be <= send_queue (got %d > %d)", c.ResumeQueue, c.SendQueue)
 	}
+	intIn("resume_queue_bytes", c.ResumeQueueBytes, 4<<10, 1<<30)
+	if c.ResumeQueueBytes > c.SendQueueBytes && c.SendQueueBytes >= 64<<10 {
+		bad("resume_queue_bytes", "must be <= send_queue_bytes (got %d > %d)", c.ResumeQueueBytes, c.SendQueueBytes)
+	}
+	intIn("queue_budget", c.QueueBudget, 1<<20, 1<<40)
+	if c.QueueBudget < c.SendQueueBytes && c.QueueBudget >= 1<<20 {
+		bad("queue_budget", "must be >= send_queue_bytes (got %d < %d)", c.QueueBudget, c.SendQueueBytes)
+	}
 	return errors.Join(errs...)
 }
 
 // LoadSecrets reads CreatePasswordFile, when set, into CreatePassword. Only
-// the first line counts; surrounding whitespace is dropped.
+// the first line counts; surrounding whitespace is dropped. It is held to
+// the rules of create_password.
 func (c *Config) LoadSecrets() error {
 	if c.CreatePasswordFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(c.CreatePasswordFile)
+	pw, err := secretfile.First(c.CreatePasswordFile, minPasswordLength)
 	if err != nil {
 		return fmt.Errorf("create_password_file: %w", err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pw := strings.TrimSpace(line)
-	if pw == "" {
-		return fmt.Errorf("create_password_file: %s is empty", c.CreatePasswordFile)
 	}
 	c.CreatePassword = pw
 	c.CreatePasswordFile = ""
 	return nil
 }
+
+// minPasswordLength is the shortest create password accepted. People type
+// it, so it is shorter than a TURN secret; bad_password_rate bounds how
+// fast it can be guessed.
+const minPasswordLength = 8
 
 // checkOrigin accepts "scheme://host[:port]" with nothing after it.
 func checkOrigin(o string) error {

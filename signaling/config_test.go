@@ -79,7 +79,7 @@ message_rate = 20.5
 func TestLoadSecrets(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "pw")
-	if err := os.WriteFile(f, []byte("  hunter2 \nignored\n"), 0o600); err != nil {
+	if err := os.WriteFile(f, []byte("  hunter2hunter2 \nignored\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
@@ -90,7 +90,7 @@ func TestLoadSecrets(t *testing.T) {
 	if err := c.LoadSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	if c.CreatePassword != "hunter2" || c.Validate() != nil {
+	if c.CreatePassword != "hunter2hunter2" || c.Validate() != nil {
 		t.Fatalf("password %q", c.CreatePassword)
 	}
 	s, err := New(c, Options{})

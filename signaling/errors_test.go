@@ -142,15 +142,15 @@ func TestTooManyRooms(t *testing.T) {
 func TestCreatePassword(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.CreatePassword = "s3cret"
+	cfg.CreatePassword = "s3cret-horse"
 	ts := newTestServer(t, cfg)
 
 	a := ts.dial(t)
-	for _, pw := range []string{"", "wrong", "s3cret "} {
+	for _, pw := range []string{"", "wrong", "s3cret-horse "} {
 		a.send(msg{"type": "join", "password": pw})
 		a.expectError(codeBadPassword)
 	}
-	a.send(msg{"type": "join", "password": "s3cret", "name": "Ada"})
+	a.send(msg{"type": "join", "password": "s3cret-horse", "name": "Ada"})
 	j := a.expect("joined")
 	// Joining an existing room needs no password.
 	b := ts.dial(t)

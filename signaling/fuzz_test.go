@@ -28,7 +28,7 @@ func FuzzHandle(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newConn(s, nil, netip.MustParseAddr("192.0.2.1"))
+		c := newConn(s, nil, netip.MustParseAddr("192.0.2.1"), nil)
 		c.handle([]byte(`{"type":"join"}`)) // be in a room for half the cases
 		for _, in := range [][]byte{first, second} {
 			c.handle(in)

@@ -2,12 +2,9 @@ package signaling
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -163,29 +160,15 @@ func (c *conn) handleICEServers(*inbound) error {
 	return nil
 }
 
+// handleLeave makes leaving final at once: the others hear peer-left, the
+// resume token is spent and no credentials are refreshed now, not when the
+// client answers the close frame (a closing tab often never does).
 func (c *conn) handleLeave(*inbound) error {
 	c.leaving = true
+	c.stopRefresh()
+	c.sess.leave(c)
 	c.stop(closeNormal, "bye")
 	return nil
-}
-
-// checkPassword compares in constant time (the lengths may leak).
-func checkPassword(want, got string) bool {
-	return subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
-}
-
-// cleanName trims and checks a display name.
-func cleanName(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxNameLength {
-		return "", perr(codeBadMessage, fmt.Sprintf("name must be valid UTF-8 of at most %d characters", maxNameLength))
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "", perr(codeBadMessage, "name must not contain control characters")
-		}
-	}
-	return s, nil
 }
 
 // clip shortens client text before it is echoed or logged.

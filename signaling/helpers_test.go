@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,29 @@ func newTestServerOpts(t *testing.T, cfg Config, opts Options, fm *fakeMinter) *
 		hs.Close()
 	})
 	return &testServer{srv: s, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http"), mint: fm}
+}
+
+// dialFrom connects as a client at ip (through the trusted loopback proxy).
+func (ts *testServer) dialFrom(t *testing.T, ip string) (*client, *http.Response, error) {
+	t.Helper()
+	return ts.dialHeader(t, http.Header{"X-Forwarded-For": []string{ip}})
+}
+
+func (ts *testServer) mustDialFrom(t *testing.T, ip string) *client {
+	t.Helper()
+	c, resp, err := ts.dialFrom(t, ip)
+	if err != nil {
+		t.Fatalf("dial from %s: %v (%v)", ip, err, resp)
+	}
+	return c
+}
+
+// attackConfig is testConfig behind a trusted loopback proxy, so tests can
+// speak from many addresses.
+func attackConfig() Config {
+	cfg := testConfig()
+	cfg.TrustedProxies = mustPrefixList("127.0.0.1/32")
+	return cfg
 }
 
 // msg is a decoded server message.
@@ -214,6 +238,22 @@ func (c *client) alive() {
 	c.expect("pong")
 }
 
+// handled waits until the server has handled everything sent so far: a
+// ping's pong, past whatever else arrives first (errors, peer-left...).
+func (c *client) handled() {
+	c.t.Helper()
+	c.send(msg{"type": "ping"})
+	for {
+		m, err := c.next()
+		if err != nil {
+			c.t.Fatalf("waiting for pong: %v", err)
+		}
+		if m.str("type") == "pong" {
+			return
+		}
+	}
+}
+
 // join sends a join and reads joined.
 func (c *client) join(room, name string) msg {
 	c.t.Helper()
@@ -246,3 +286,5 @@ func peerIDs(m msg) []string {
 }
 
 func iceConfigExpiring(t time.Time) ice.Config { return ice.Config{ExpiresAt: t} }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

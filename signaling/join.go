@@ -15,7 +15,13 @@ func (c *conn) handleJoin(in *inbound) error {
 	if in.Resume != "" {
 		return c.resume(in.Resume)
 	}
-	if !c.srv.ipl.allowJoin(c.ip) {
+	if c.ticket.resumeOnly() {
+		// Let in over the connection cap only to take a held place back.
+		c.srv.stats.rejectedIP.Add(1)
+		c.stop(closePolicy, "too many connections")
+		return perr(codeRateLimited, "too many connections from your address; this one may only resume")
+	}
+	if !c.srv.joins.allow(c.key) {
 		c.srv.stats.joinsLimited.Add(1)
 		return perr(codeRateLimited, "too many joins from your address; retry later")
 	}
@@ -32,34 +38,43 @@ func (c *conn) handleJoin(in *inbound) error {
 	}
 
 	room := in.Room
-	sess := newSession(c.srv, room, p)
-	var roster []Peer
-	if room == "" {
-		if c.srv.cfg.CreatePassword != "" && !checkPassword(c.srv.cfg.CreatePassword, in.Password) {
+	create := room == ""
+	if create {
+		switch c.srv.pw.check(c.key, in.Password) {
+		case passwordWrong:
 			c.srv.stats.badPasswords.Add(1)
 			c.log().Info("room creation refused: bad password")
 			return perr(codeBadPassword, "creating a room needs the right password")
+		case passwordLimited:
+			c.srv.stats.passwordsLimited.Add(1)
+			return perr(codeRateLimited, "too many wrong create passwords on this server; retry in a minute")
 		}
 		room = newRoomID()
-		sess.room = room
-		if err := c.srv.reg.Create(room, p, sess); err != nil {
-			return joinError(err)
-		}
+	} else if !validRoomID(room) {
+		return perr(codeBadMessage, "malformed room id")
+	}
+	if !c.srv.roomsIP.reserve(c.key, room) {
+		c.srv.stats.roomsPerIPLimited.Add(1)
+		return perr(codeTooManyRooms, fmt.Sprintf("your address is in %d rooms already, the most this server allows", c.srv.cfg.MaxRoomsPerIP))
+	}
+	sess := newSession(c.srv, room, p, c.key)
+	sess.counted = true
+	var roster []Peer
+	var err error
+	if create {
+		err = c.srv.reg.Create(room, p, sess)
 		roster = []Peer{}
 	} else {
-		if !validRoomID(room) {
-			return perr(codeBadMessage, "malformed room id")
-		}
-		var err error
-		announce := PeerJoinedMessage(p)
-		if roster, err = c.srv.reg.Join(room, p, sess, announce); err != nil {
-			return joinError(err)
-		}
+		roster, err = c.srv.reg.Join(room, p, sess, PeerJoinedMessage(p))
+	}
+	if err != nil {
+		c.srv.roomsIP.release(c.key, room)
+		return joinError(err)
 	}
 	c.sess = sess
 	c.joined.Store(true)
 	c.setLogRoom(room, p.ID)
-	c.log().Info("joined", "created", in.Room == "", "peers", len(roster)+1)
+	c.log().Info("joined", "created", create, "peers", len(roster)+1)
 
 	token := c.srv.addSession(sess)
 	cfg, err := c.srv.mintFor(sess)
@@ -68,7 +83,7 @@ func (c *conn) handleJoin(in *inbound) error {
 	}
 	servers, expires := iceFields(cfg)
 	joined := mustMarshal(joinedMsg{
-		Type: typeJoined, Room: room, ID: p.ID, Peers: roster,
+		Type: typeJoined, Room: room, ID: p.ID, Name: p.Name, Peers: roster,
 		ICEServers: servers, ICEServersExpireAt: expires,
 		ResumeToken: token, Limits: c.srv.limits,
 	})
@@ -82,7 +97,7 @@ func (c *conn) handleJoin(in *inbound) error {
 func (c *conn) resume(token string) error {
 	sess := c.srv.claimSession(token)
 	if sess == nil {
-		if ro, ok := c.srv.reg.(Roaming); ok {
+		if ro, ok := c.srv.reg.(Roaming); ok && !c.ticket.resumeOnly() {
 			return c.resumeRemote(ro, token)
 		}
 		c.srv.stats.resumesFailed.Add(1)
@@ -101,7 +116,7 @@ func (c *conn) resume(token string) error {
 func (c *conn) resumeRemote(ro Roaming, token string) error {
 	var sess *session
 	queued, err := ro.Takeover(token, func(room string, p Peer) Member {
-		sess = newSession(c.srv, room, p)
+		sess = newSession(c.srv, room, p, c.key)
 		return sess
 	})
 	if err != nil {
@@ -112,6 +127,11 @@ func (c *conn) resumeRemote(ro Roaming, token string) error {
 		c.log().Warn("taking over a session from another node", "err", err)
 		return perr(codeResumeFailed, "could not resume now; join again")
 	}
+	// The place existed before: it counts here now, even past the cap.
+	c.srv.roomsIP.add(c.key, sess.room)
+	sess.mu.Lock()
+	sess.counted = true
+	sess.mu.Unlock()
 	sess.prepend(queued)
 	roster, err := c.srv.reg.Roster(sess.room)
 	if err != nil {
@@ -133,7 +153,7 @@ func (c *conn) finishResume(sess *session, roster []Peer) error {
 	}
 	servers, expires := iceFields(cfg)
 	joined := mustMarshal(joinedMsg{
-		Type: typeJoined, Room: sess.room, ID: sess.id, Peers: roster,
+		Type: typeJoined, Room: sess.room, ID: sess.id, Name: sess.peerInfo().Name, Peers: roster,
 		ICEServers: servers, ICEServersExpireAt: expires,
 		ResumeToken: newToken, Resumed: true, Limits: c.srv.limits,
 	})
@@ -141,6 +161,7 @@ func (c *conn) finishResume(sess *session, roster []Peer) error {
 		c.srv.stats.resumesFailed.Add(1)
 		return perr(codeResumeFailed, "the grace period is over; join again")
 	}
+	c.ticket.resumed()
 	c.sess = sess
 	c.joined.Store(true)
 	c.setLogRoom(sess.room, sess.id)
@@ -168,7 +189,7 @@ func joinError(err error) error {
 	case errors.Is(err, ErrRoomFull):
 		return perr(codeRoomFull, "the room is full")
 	case errors.Is(err, ErrTooManyRooms):
-		return perr(codeTooManyRooms, "the server holds too many rooms; try later")
+		return perr(codeTooManyRooms, "the server holds as many rooms in use as it may; try later")
 	case errors.Is(err, ErrUnavailable):
 		return perr(codeUnavailable, "the room is served by other nodes, unreachable now; retry later")
 	}

@@ -1,11 +1,7 @@
 package signaling
 
 import (
-	"net"
-	"net/http"
 	"net/netip"
-	"net/url"
-	"strings"
 	"sync"
 
 	"golang.org/x/time/rate"
@@ -15,55 +11,29 @@ import (
 // before it is reached.
 const maxTrackedIPs = 1 << 16
 
-// ipLimits counts open connections and rate-limits joins per client IP.
-type ipLimits struct {
-	maxConns  int
-	joinRate  rate.Limit
-	joinBurst int
+// joinLimits rate-limits joins per client address (ipKey).
+type joinLimits struct {
+	rate  rate.Limit
+	burst int
 
 	mu sync.Mutex
 	// guarded by mu:
-	conns map[netip.Addr]int
 	joins map[netip.Addr]*rate.Limiter
 }
 
-func newIPLimits(cfg Config) *ipLimits {
-	return &ipLimits{
-		maxConns:  cfg.MaxConnsPerIP,
-		joinRate:  rate.Limit(cfg.JoinRate),
-		joinBurst: cfg.JoinBurst,
-		conns:     make(map[netip.Addr]int),
-		joins:     make(map[netip.Addr]*rate.Limiter),
+func newJoinLimits(cfg Config) *joinLimits {
+	return &joinLimits{
+		rate:  rate.Limit(cfg.JoinRate),
+		burst: cfg.JoinBurst,
+		joins: make(map[netip.Addr]*rate.Limiter),
 	}
 }
 
-// acquire counts a new connection from ip, or reports false when ip is at
-// its cap. Every true result must be paired with release.
-func (l *ipLimits) acquire(ip netip.Addr) bool {
+// allow takes one join token for key.
+func (l *joinLimits) allow(key netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.conns[ip] >= l.maxConns {
-		return false
-	}
-	l.conns[ip]++
-	return true
-}
-
-func (l *ipLimits) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conns[ip] <= 1 {
-		delete(l.conns, ip)
-		return
-	}
-	l.conns[ip]--
-}
-
-// allowJoin takes one join token for ip.
-func (l *ipLimits) allowJoin(ip netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.joins[ip]
+	lim, ok := l.joins[key]
 	if !ok {
 		if len(l.joins) >= maxTrackedIPs {
 			l.pruneLocked()
@@ -71,97 +41,79 @@ func (l *ipLimits) allowJoin(ip netip.Addr) bool {
 				return false // under a flood of addresses, fail closed
 			}
 		}
-		lim = rate.NewLimiter(l.joinRate, l.joinBurst)
-		l.joins[ip] = lim
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.joins[key] = lim
 	}
 	return lim.Allow()
 }
 
 // pruneLocked forgets limiters that have refilled: they hold no state.
-func (l *ipLimits) pruneLocked() {
-	for ip, lim := range l.joins {
-		if lim.Tokens() >= float64(l.joinBurst) {
-			delete(l.joins, ip)
+func (l *joinLimits) pruneLocked() {
+	for key, lim := range l.joins {
+		if lim.Tokens() >= float64(l.burst) {
+			delete(l.joins, key)
 		}
 	}
 }
 
-// clientIP finds the client's address: the TCP peer, or, when the peer is
-// a trusted proxy, the rightmost X-Forwarded-For entry that is not one.
-func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	ip := ap.Addr().Unmap()
-	if !isTrusted(ip, trusted) {
-		return ip
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return ip // garbage: do not believe anything further left
-		}
-		h = h.Unmap()
-		if !isTrusted(h, trusted) {
-			return h
-		}
-		ip = h
-	}
-	return ip
+// roomsPerIP counts the rooms each client address (ipKey) takes part in:
+// rooms where it has a peer, connected or held for resume. An address at
+// max_rooms_per_ip may neither create nor join another room, so holding
+// rooms takes as many addresses as rooms held divided by the cap, each
+// keeping a live connection in every room.
+type roomsPerIP struct {
+	max int
+
+	mu sync.Mutex
+	// guarded by mu: peers of each address, by room
+	rooms map[netip.Addr]map[string]int
 }
 
-func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+func newRoomsPerIP(max int) *roomsPerIP {
+	return &roomsPerIP{max: max, rooms: make(map[netip.Addr]map[string]int)}
 }
 
-// originChecker allows requests without Origin (non-browser clients), from
-// the request's own host, or from a configured origin.
-type originChecker struct {
-	allowed map[string]bool // lower-case "scheme://host[:port]"
-}
+// reserve counts one more peer of key in room, unless that would put key
+// in more than max rooms. Every true result is paired with release.
+func (l *roomsPerIP) reserve(key netip.Addr, room string) bool { return l.incr(key, room, false) }
 
-func newOriginChecker(allowed []string) *originChecker {
-	oc := &originChecker{allowed: make(map[string]bool, len(allowed))}
-	for _, o := range allowed {
-		oc.allowed[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
-	}
-	return oc
-}
+// add counts one more peer of key in room even past max: a place that
+// existed before (taken over from another node) is not refused.
+func (l *roomsPerIP) add(key netip.Addr, room string) { l.incr(key, room, true) }
 
-func (oc *originChecker) check(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if oc.allowed[strings.ToLower(origin)] {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+func (l *roomsPerIP) incr(key netip.Addr, room string, force bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := l.rooms[key]
+	if !force && rs[room] == 0 && len(rs) >= l.max {
 		return false
 	}
-	return equalHost(u, r.Host)
+	if rs == nil {
+		rs = make(map[string]int)
+		l.rooms[key] = rs
+	}
+	rs[room]++
+	return true
 }
 
-// equalHost compares the origin's host:port with the Host header, filling
-// in the default port of the origin's scheme.
-func equalHost(u *url.URL, host string) bool {
-	withPort := func(h, scheme string) string {
-		if _, _, err := net.SplitHostPort(h); err == nil {
-			return strings.ToLower(h)
+// release forgets one peer of key in room.
+func (l *roomsPerIP) release(key netip.Addr, room string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := l.rooms[key]
+	if rs[room] <= 1 {
+		delete(rs, room)
+		if len(rs) == 0 {
+			delete(l.rooms, key)
 		}
-		port := "80"
-		if scheme == "https" {
-			port = "443"
-		}
-		return strings.ToLower(net.JoinHostPort(strings.Trim(h, "[]"), port))
+		return
 	}
-	return withPort(u.Host, u.Scheme) == withPort(host, u.Scheme)
+	rs[room]--
+}
+
+// count returns the number of rooms key is in.
+func (l *roomsPerIP) count(key netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.rooms[key])
 }

@@ -121,6 +121,7 @@ type joinedMsg struct {
 	Type               string       `json:"type"`
 	Room               string       `json:"room"`
 	ID                 string       `json:"id"`
+	Name               string       `json:"name"` // ours, as the others see it
 	Peers              []Peer       `json:"peers"`
 	ICEServers         []ice.Server `json:"iceServers"`
 	ICEServersExpireAt *time.Time   `json:"iceServersExpireAt,omitempty"`

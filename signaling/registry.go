@@ -8,7 +8,8 @@ var (
 	ErrRoomNotFound = errors.New("room not found")
 	// ErrRoomFull means the room already holds its maximum of peers.
 	ErrRoomFull = errors.New("room full")
-	// ErrTooManyRooms means no room can be created until one is forgotten.
+	// ErrTooManyRooms means the rooms in use are at their cap: no room can
+	// be created, nor an empty one joined, until one empties.
 	ErrTooManyRooms = errors.New("too many rooms")
 	// ErrUnknownPeer means the target peer is not in the room.
 	ErrUnknownPeer = errors.New("unknown peer")
@@ -36,15 +37,23 @@ type Member interface {
 //
 // Messages are opaque, already-marshalled JSON; the Registry never parses
 // them.
+//
+// Room caps: a room is in use while it has a member (connected, or held
+// for resume: the server keeps a held peer's Member registered). Rooms in
+// use count toward max_rooms; an empty room does not, and is remembered
+// only for the empty-room delay, at most EmptyRoomsPerRoom × max_rooms of
+// them, the oldest forgotten first.
 type Registry interface {
 	// Create makes a new room with p (delivered through m) as its only
-	// member. ErrRoomExists if the id is taken. A room left empty is
-	// forgotten after the registry's empty-room delay.
+	// member. ErrRoomExists if the id is taken, ErrTooManyRooms if the
+	// rooms in use are at the cap. A room left empty is forgotten after
+	// the registry's empty-room delay.
 	Create(room string, p Peer, m Member) error
 
 	// Join adds peer p (delivered through m) to an existing room and sends
 	// announce to everyone already there, atomically with respect to other
 	// membership changes in the room. It returns the roster before p.
+	// Joining an empty room puts it in use: ErrTooManyRooms at the cap.
 	Join(room string, p Peer, m Member, announce []byte) ([]Peer, error)
 
 	// Update replaces p's roster entry and sends msg to the others in the
@@ -62,7 +71,7 @@ type Registry interface {
 	// Roster returns the peers of a room in join order, or ErrRoomNotFound.
 	Roster(room string) ([]Peer, error)
 
-	// Counts reports the rooms and peers held (on this node for a
+	// Counts reports the rooms in use and their peers (on this node for a
 	// distributed registry).
 	Counts() (rooms, peers int)
 

@@ -1,32 +1,71 @@
 package signaling
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // sendQueue is a connection's bounded FIFO of outgoing messages. Unlike a
 // channel, which holds its whole bound from the start, it takes memory
 // only for what it holds: most connections are idle most of the time, and
-// 10 000 of them must fit in a small server.
+// 10 000 of them must fit in a small server. What it holds is charged to
+// the server's queue budget.
 type sendQueue struct {
-	mu    sync.Mutex // guards items
+	budget *byteBudget
+
+	mu sync.Mutex
+	// guarded by mu:
 	items []outMsg
+	bytes int64 // sum of len(items[i].data)
+
 	ready chan struct{} // holds a token while items is not empty
 }
 
-func newSendQueue() *sendQueue { return &sendQueue{ready: make(chan struct{}, 1)} }
+func newSendQueue(b *byteBudget) *sendQueue {
+	return &sendQueue{budget: b, ready: make(chan struct{}, 1)}
+}
 
-// push appends m unless the queue holds limit messages already.
-func (q *sendQueue) push(m outMsg, limit int) bool {
+// liveFloor is what a connection may always have queued, budget or not:
+// a reader that keeps up is never cut for what others hold. When the
+// budget is spent it is the clients with more than this waiting (those
+// not reading) that are cut.
+const liveFloor = 64 << 10
+
+// push appends m unless the queue holds limit messages or would pass
+// byteLimit bytes, or the server's budget is spent (budgetFull) and the
+// queue already holds liveFloor bytes.
+func (q *sendQueue) push(m outMsg, limit int, byteLimit int64) (ok, budgetFull bool) {
+	n := int64(len(m.data))
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) >= limit {
-		return false
+	if len(q.items) >= limit || q.bytes+n > byteLimit {
+		return false, false
 	}
+	if !q.budget.take(n) {
+		if q.bytes >= liveFloor {
+			return false, true
+		}
+		q.budget.force(n)
+	}
+	q.appendLocked(m, n)
+	return true, false
+}
+
+// pushReserved appends m, whose bytes the caller has already taken from
+// the budget (a held place's queue, handed to its resumed connection).
+func (q *sendQueue) pushReserved(m outMsg) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.appendLocked(m, int64(len(m.data)))
+}
+
+func (q *sendQueue) appendLocked(m outMsg, n int64) {
 	q.items = append(q.items, m)
+	q.bytes += n
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // pop removes the oldest message, if any.
@@ -39,10 +78,21 @@ func (q *sendQueue) pop() (outMsg, bool) {
 	m := q.items[0]
 	q.items[0] = outMsg{}
 	q.items = q.items[1:]
+	n := int64(len(m.data))
+	q.bytes -= n
+	q.budget.give(n)
 	if len(q.items) == 0 {
 		q.items = nil // an idle connection keeps no buffer
 	}
 	return m, true
+}
+
+// clear drops everything queued.
+func (q *sendQueue) clear() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.budget.give(q.bytes)
+	q.items, q.bytes = nil, 0
 }
 
 // len returns the number of queued messages.
@@ -51,3 +101,32 @@ func (q *sendQueue) len() int {
 	defer q.mu.Unlock()
 	return len(q.items)
 }
+
+// byteBudget is the server-wide allowance of bytes queued for clients,
+// connected or held for resume (queue_budget).
+type byteBudget struct {
+	max  int64
+	used atomic.Int64
+}
+
+// take reserves n bytes, or reports false if that would pass the budget.
+func (b *byteBudget) take(n int64) bool {
+	for {
+		u := b.used.Load()
+		if u+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+// force reserves n bytes even past the budget.
+func (b *byteBudget) force(n int64) { b.used.Add(n) }
+
+// give returns n bytes.
+func (b *byteBudget) give(n int64) { b.used.Add(-n) }
+
+// inUse is the number of bytes reserved now.
+func (b *byteBudget) inUse() int64 { return b.used.Load() }

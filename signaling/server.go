@@ -35,13 +35,19 @@ type Server struct {
 	log      *slog.Logger
 	mint     ice.Minter
 	reg      Registry
-	ipl      *ipLimits
+	adm      *admission  // connections and held places, per address and in total
+	joins    *joinLimits // join rate per address
+	roomsIP  *roomsPerIP // rooms each address takes part in
+	pw       *passwordGuard
+	budget   byteBudget // bytes queued for clients, connected or held
 	origins  *originChecker
 	upgrader websocket.Upgrader
 	welcome  []byte // marshalled once
 	limits   limits
 	stats    counters
 	roaming  bool // reg is a Roaming registry: places outlive this node
+
+	closeWaitForTest time.Duration // replaces closeHandshakeWait when set; set before serving
 
 	mu sync.Mutex
 	// guarded by mu:
@@ -73,8 +79,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 		log:      log,
 		mint:     opts.ICE,
 		reg:      reg,
-		ipl:      newIPLimits(cfg),
-		origins:  newOriginChecker(cfg.AllowedOrigins),
+		adm:      newAdmission(cfg.MaxConnsPerIP, cfg.MaxConnections),
+		joins:    newJoinLimits(cfg),
+		roomsIP:  newRoomsPerIP(cfg.MaxRoomsPerIP),
+		pw:       newPasswordGuard(cfg),
+		budget:   byteBudget{max: cfg.QueueBudget},
+		origins:  newOriginChecker(cfg.AllowedOrigins, cfg.TrustedProxies),
 		conns:    make(map[*conn]struct{}),
 		sessions: make(map[string]*session),
 	}
@@ -127,9 +137,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r, s.cfg.TrustedProxies)
-	if !s.ipl.acquire(ip) {
+	t, admit := s.adm.admit(ipKey(ip))
+	switch admit {
+	case refusedPerIP:
 		s.stats.rejectedIP.Add(1)
-		http.Error(w, "too many connections", http.StatusTooManyRequests)
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	case refusedTotal:
+		s.stats.rejectedTotal.Add(1)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "server full", http.StatusServiceUnavailable)
 		return
 	}
 
@@ -138,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		s.ipl.release(ip)
+		t.release()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -147,11 +164,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.ipl.release(ip)
+		t.release()
 		s.handlers.Done()
 		return // the upgrader has answered
 	}
-	c := newConn(s, ws, ip)
+	c := newConn(s, ws, ip, t)
 	if !s.track(c) {
 		c.stop(closeGoingAway, "server shutting down")
 	}
@@ -160,8 +177,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// which an idle connection would otherwise hold for its whole life.
 	go func() {
 		defer s.handlers.Done()
-		defer s.ipl.release(ip)
-		c.serve()
+		c.serve() // releases the ticket, or hands it to a held place
 		s.untrack(c)
 	}()
 }
@@ -257,5 +273,8 @@ const closeHandshakeWait = 2 * time.Second
 
 // closeDeadline is the deadline for the client's answer to a close frame.
 func (s *Server) closeDeadline() time.Time {
+	if s.closeWaitForTest > 0 {
+		return time.Now().Add(s.closeWaitForTest)
+	}
 	return time.Now().Add(min(s.cfg.WriteTimeout, closeHandshakeWait))
 }

@@ -211,7 +211,7 @@ func TestNoMinter(t *testing.T) {
 func TestInfoAndWelcome(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.CreatePassword = "pw"
+	cfg.CreatePassword = "pw-0123456789"
 	ts := newTestServer(t, cfg)
 
 	a := ts.dial(t)

@@ -1,34 +1,41 @@
 package signaling
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
 
 // session is one peer's place in a room. It outlives its connection for
 // Config.ResumeGrace so a client can resume: meanwhile the room's messages
-// for it are queued. It is the Member the Registry delivers to.
+// for it are queued, within resume_queue messages, resume_queue_bytes and
+// the server's queue_budget. It is the Member the Registry delivers to.
 type session struct {
 	srv  *Server
 	room string
 	id   string
+	key  netip.Addr // client address its room counts against (rooms per IP)
 
 	mu sync.Mutex
 	// guarded by mu:
-	peer      Peer
-	conn      *conn    // nil while detached (joining, or dropped awaiting resume)
-	queue     [][]byte // room messages while detached
-	grace     *time.Timer
-	claimed   bool // a resume is in progress
-	graceOver bool // the grace period ended while claimed
-	ended     bool
+	peer       Peer
+	conn       *conn    // nil while detached (joining, or dropped awaiting resume)
+	queue      [][]byte // room messages while detached
+	queueBytes int64    // their size, taken from the server's queue budget
+	grace      *time.Timer
+	held       *ticket // the place's admission ticket while held for resume
+	counted    bool    // counted in srv.roomsIP under key until the end
+	overflowed bool    // the queue overflowed: the place is being given up
+	claimed    bool    // a resume is in progress
+	graceOver  bool    // the grace period ended while claimed
+	ended      bool
 
 	// guarded by srv.mu:
 	token string // current resume token; "" when none
 }
 
-func newSession(s *Server, room string, p Peer) *session {
-	return &session{srv: s, room: room, id: p.ID, peer: p}
+func newSession(s *Server, room string, p Peer, key netip.Addr) *session {
+	return &session{srv: s, room: room, id: p.ID, peer: p, key: key}
 }
 
 // Deliver implements Member. It is called with Registry locks held, so it
@@ -43,15 +50,52 @@ func (ss *session) Deliver(msg []byte) {
 		ss.conn.enqueue(msg, true)
 		return
 	}
-	if len(ss.queue) >= ss.srv.cfg.ResumeQueue {
-		if ss.grace != nil {
-			// Too much missed: give the place up now.
-			ss.srv.stats.resumeOverflows.Add(1)
-			ss.grace.Reset(0)
-		}
-		return
+	if !ss.queueLocked(msg) && ss.grace != nil && !ss.overflowed {
+		// Too much missed: give the place up now.
+		ss.overflowed = true
+		ss.srv.stats.resumeOverflows.Add(1)
+		ss.grace.Reset(0)
+	}
+}
+
+// queueLocked keeps msg for a resume, if it fits in the place's limits and
+// the server's budget.
+func (ss *session) queueLocked(msg []byte) bool {
+	cfg := &ss.srv.cfg
+	n := int64(len(msg))
+	if len(ss.queue) >= cfg.ResumeQueue || ss.queueBytes+n > cfg.ResumeQueueBytes {
+		return false
+	}
+	if !ss.srv.budget.take(n) {
+		ss.srv.stats.budgetFull.Add(1)
+		return false
 	}
 	ss.queue = append(ss.queue, msg)
+	ss.queueBytes += n
+	return true
+}
+
+// clearQueueLocked forgets the queue and gives its bytes back.
+func (ss *session) clearQueueLocked() {
+	ss.srv.budget.give(ss.queueBytes)
+	ss.queue, ss.queueBytes = nil, 0
+}
+
+// finishLocked ends the session's hold on everything it counts in: queue
+// bytes, a held place, its room in the per-address count. Once.
+func (ss *session) finishLocked() {
+	ss.ended = true
+	ss.clearQueueLocked()
+	if ss.grace != nil {
+		ss.grace.Stop()
+		ss.grace = nil
+	}
+	ss.held.release()
+	ss.held = nil
+	if ss.counted {
+		ss.srv.roomsIP.release(ss.key, ss.room)
+		ss.counted = false
+	}
 }
 
 // attach makes c the session's connection: first goes out, then whatever
@@ -70,12 +114,15 @@ func (ss *session) attach(c *conn, first []byte) bool {
 	old := ss.conn
 	ss.conn = c
 	ss.claimed, ss.graceOver = false, false
+	held := ss.held // c's own ticket counts the place from now on
+	ss.held = nil
 	c.enqueue(first, false)
 	for _, m := range ss.queue {
-		c.enqueue(m, true)
+		c.send.pushReserved(outMsg{m, true}) // their bytes move with them
 	}
-	ss.queue = nil
+	ss.queue, ss.queueBytes = nil, 0
 	ss.mu.Unlock()
+	held.release()
 	if old != nil && old != c {
 		old.stop(closeReplaced, "replaced")
 	}
@@ -84,25 +131,30 @@ func (ss *session) attach(c *conn, first []byte) bool {
 
 // detach is called when c has ended. A goodbye (or no resume configured)
 // ends the session; otherwise it is held for the grace period with the
-// messages c did not get to write.
+// messages c did not get to write, and the place counts against c's
+// address as c did.
 func (ss *session) detach(c *conn, leaving bool) {
 	closing := ss.srv.isClosing()
 	ss.mu.Lock()
-	if ss.conn != c || ss.ended {
+	if ss.conn != c {
 		ss.mu.Unlock()
 		return // replaced by a resumed connection
 	}
+	events := c.drainRoomEvents()
 	ss.conn = nil
+	if ss.ended {
+		ss.mu.Unlock()
+		return // said leave: already announced
+	}
 	if closing && !leaving && ss.srv.roaming {
 		// Keep the place in the cluster: the client resumes on another
 		// node, or the others see it gone after the grace period.
-		ss.ended = true
-		ss.queue = nil
+		ss.finishLocked()
 		ss.mu.Unlock()
 		return
 	}
 	if leaving || ss.srv.cfg.ResumeGrace == 0 || closing {
-		ss.ended = true
+		ss.finishLocked()
 		ss.mu.Unlock()
 		reason := leftReasonGone
 		if leaving {
@@ -111,16 +163,39 @@ func (ss *session) detach(c *conn, leaving bool) {
 		ss.end(reason)
 		return
 	}
-	ss.queue = append(c.drainRoomEvents(), ss.queue...)
-	if len(ss.queue) > ss.srv.cfg.ResumeQueue {
-		ss.queue = ss.queue[:ss.srv.cfg.ResumeQueue]
-		ss.srv.stats.resumeOverflows.Add(1)
-		ss.grace = time.AfterFunc(0, ss.expire)
-	} else {
-		ss.grace = time.AfterFunc(ss.srv.cfg.ResumeGrace, ss.expire)
+	later := ss.queue // normally none: attached, room events went to c
+	ss.clearQueueLocked()
+	fits := true
+	for _, m := range append(events, later...) {
+		if fits = ss.queueLocked(m); !fits {
+			break
+		}
 	}
+	wait := ss.srv.cfg.ResumeGrace
+	if !fits {
+		ss.overflowed = true
+		ss.srv.stats.resumeOverflows.Add(1)
+		wait = 0
+	}
+	ss.held = c.ticket
+	c.ticket = nil
+	ss.held.hold()
+	ss.grace = time.AfterFunc(wait, ss.expire)
 	ss.mu.Unlock()
 	c.log().Debug("held for resume")
+}
+
+// leave ends the session at once because its client said goodbye on c:
+// the others hear it now, not when c's close handshake ends.
+func (ss *session) leave(c *conn) {
+	ss.mu.Lock()
+	if ss.conn != c || ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	ss.finishLocked()
+	ss.mu.Unlock()
+	ss.end(leftReasonLeft)
 }
 
 // expire ends a held session whose client did not come back.
@@ -133,8 +208,7 @@ func (ss *session) expire() {
 		ss.mu.Unlock()
 		return
 	}
-	ss.ended = true
-	ss.queue = nil
+	ss.finishLocked()
 	ss.mu.Unlock()
 	ss.end(leftReasonGone)
 }
@@ -173,10 +247,8 @@ func (ss *session) unclaim() {
 func (ss *session) drop() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.ended = true
-	ss.queue = nil
-	if ss.grace != nil {
-		ss.grace.Stop()
+	if !ss.ended {
+		ss.finishLocked()
 	}
 }
 
@@ -193,13 +265,21 @@ func (ss *session) setPeerInfo(p Peer) {
 }
 
 // prepend puts msgs before whatever is queued (messages another node held
-// for this peer come before those that arrived here since).
+// for this peer come before those that arrived here since). They are
+// charged to the queue budget even past it: they were held within the
+// other node's limits, and attach hands them to a connection right away.
 func (ss *session) prepend(msgs [][]byte) {
 	if len(msgs) == 0 {
 		return
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	var n int64
+	for _, m := range msgs {
+		n += int64(len(m))
+	}
+	ss.srv.budget.force(n)
+	ss.queueBytes += n
 	ss.queue = append(append([][]byte(nil), msgs...), ss.queue...)
 }
 
@@ -210,8 +290,7 @@ func (ss *session) abandon() {
 		ss.mu.Unlock()
 		return
 	}
-	ss.ended = true
-	ss.queue = nil
+	ss.finishLocked()
 	ss.mu.Unlock()
 	ss.end(leftReasonGone)
 }
@@ -225,12 +304,8 @@ func (ss *session) handOff() ([][]byte, *conn, bool) {
 	if ss.ended || ss.claimed {
 		return nil, nil, false
 	}
-	ss.ended = true
-	if ss.grace != nil {
-		ss.grace.Stop()
-		ss.grace = nil
-	}
 	q, c := ss.queue, ss.conn
-	ss.queue, ss.conn = nil, nil
+	ss.conn = nil
+	ss.finishLocked()
 	return q, c, true
 }

@@ -29,6 +29,8 @@ func startInProcess(conns int) (*inProcess, error) {
 	cfg := signaling.DefaultConfig()
 	cfg.MaxRooms = conns/4 + 16
 	cfg.MaxConnsPerIP = conns
+	cfg.MaxRoomsPerIP = cfg.MaxRooms
+	cfg.MaxConnections = conns + 16
 	cfg.JoinRate = 10000
 	cfg.JoinBurst = conns
 	sig, err := signaling.New(cfg, signaling.Options{})

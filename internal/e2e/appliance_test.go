@@ -44,6 +44,7 @@ secrets = ["e2e-test-secret-0123456789"]
 join_rate = 100.0
 join_burst = 100
 max_conns_per_ip = 100
+max_rooms_per_ip = 100
 resume_grace = "30s"
 %s
 

@@ -40,6 +40,7 @@ unauthenticated_rate = 1000.0
 unauthenticated_burst = 1000
 [signaling]
 max_conns_per_ip = 1000
+max_rooms_per_ip = 1000
 join_rate = 1000.0
 join_burst = 1000
 resume_grace = "1s"
