@@ -20,14 +20,21 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "check-config: -config FILE is required")
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, warnings, err := config.LoadChecked(*path)
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
 	}
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "config: warning:", w)
+	}
 	if *public && !cfg.Public() {
 		fmt.Fprintf(stdout, "%s: valid, but for this machine only: set turn.public_host (or public_ip) and [tls] to serve browsers elsewhere\n", *path)
 		return 3
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, "%s: ok, with %d warnings\n", *path, len(warnings))
+		return 0
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return 0

@@ -40,3 +40,44 @@ func TestCheckConfigPublic(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckConfigWarnings: check-config prints each risky setting as a
+// warning naming its key and still exits 0; a refused secret exits 1.
+func TestCheckConfigWarnings(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	body := "[turn]\nsecrets = [\"0123456789abcdef-secret\"]\nallowed_peer_ranges = [\"0.0.0.0/0\"]\n[metrics]\nlisten = \"0.0.0.0:9479\"\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check-config", "-config", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"config: warning: turn.allowed_peer_ranges[0]: 0.0.0.0/0",
+		"config: warning: metrics.listen:",
+		"config: warning: " + path + ": holds secrets (turn.secrets) and is readable by every user on this machine (mode 0644)",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, errOut.String())
+		}
+	}
+	if !strings.Contains(out.String(), "ok, with 3 warnings") {
+		t.Errorf("stdout %q", out.String())
+	}
+
+	secret := filepath.Join(dir, "secret")
+	_ = os.WriteFile(secret, []byte("abc\n"), 0o600)
+	_ = os.WriteFile(path, []byte("[turn]\nsecret_file = \""+secret+"\"\n"), 0o600)
+	errOut.Reset()
+	if code := run([]string{"check-config", "-config", path}, &out, &errOut); code != 1 {
+		t.Fatalf("a 3-character file secret: exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut.String(), "turn.secret_file: "+secret+", line 1: must be at least 16 characters (got 3)") {
+		t.Fatalf("stderr:\n%s", errOut.String())
+	}
+}

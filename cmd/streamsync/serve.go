@@ -24,13 +24,14 @@ func cmdServe(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, warnings, err := config.LoadChecked(*path)
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
 	}
 	log, level := logging.New(cfg.Log, stderr)
 	log.Info("starting streamsync", "version", version(), "config", configName(*path))
+	logWarnings(log, warnings)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,11 +97,12 @@ func watchdog(ctx context.Context, n *sdnotify.Notifier, log *slog.Logger) {
 }
 
 func reload(a *app.App, path string, log *slog.Logger) {
-	cfg, err := config.Load(path)
+	cfg, warnings, err := config.LoadChecked(path)
 	if err != nil {
 		log.Error("reload refused: bad config, keeping the old one", "err", err)
 		return
 	}
+	logWarnings(log, warnings)
 	if err := a.Reload(cfg); err != nil {
 		log.Error("reload refused, keeping the old config", "err", err)
 		return
@@ -113,6 +115,13 @@ func configName(path string) string {
 		return "embedded default"
 	}
 	return path
+}
+
+// logWarnings logs each config warning at WARN, naming its key.
+func logWarnings(log *slog.Logger, warnings []string) {
+	for _, w := range warnings {
+		log.Warn("risky configuration", "warning", w)
+	}
 }
 
 func printProblems(w io.Writer, err error) {

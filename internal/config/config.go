@@ -17,6 +17,7 @@ import (
 	"github.com/streamsync/streamsync/internal/httpserver"
 	"github.com/streamsync/streamsync/internal/logging"
 	"github.com/streamsync/streamsync/internal/metrics"
+	"github.com/streamsync/streamsync/internal/secretfile"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -47,24 +48,34 @@ func Default() Config {
 
 // Load reads, decodes and validates the file at path; an empty path means
 // the embedded default (config.example.toml). Secrets named by *_file keys
-// are read too. The error lists every problem found.
+// are read too. The error lists every problem found. Warnings are dropped:
+// where an operator reads the output, use LoadChecked.
 func Load(path string) (Config, error) {
+	cfg, _, err := LoadChecked(path)
+	return cfg, err
+}
+
+// LoadChecked is Load, also returning the warnings: settings that work but
+// open the appliance up (Config.Warnings), and secret files (or this file,
+// when it holds secrets) that every user of the machine can read.
+func LoadChecked(path string) (Config, []string, error) {
 	data, name := streamsync.ExampleConfig, "embedded default config"
 	if path != "" {
 		var err error
 		if data, err = os.ReadFile(path); err != nil {
-			return Config{}, fmt.Errorf("read config: %w", err)
+			return Config{}, nil, fmt.Errorf("read config: %w", err)
 		}
 		name = path
 	}
 	cfg, err := Parse(data)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+		return Config{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
+	warnings := append(fileWarnings(cfg, path), cfg.Warnings()...)
 	if err := cfg.LoadSecrets(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+		return Config{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return cfg, nil
+	return cfg, warnings, nil
 }
 
 // Parse decodes data over the defaults, rejecting unknown keys, and
@@ -102,14 +113,7 @@ func describe(err error) error {
 // with its dotted key.
 func (c Config) Validate() error {
 	var errs []error
-	add := func(section string, err error) {
-		if err == nil {
-			return
-		}
-		for _, e := range unjoin(err) {
-			errs = append(errs, fmt.Errorf("%s.%w", section, e))
-		}
-	}
+	add := func(section string, err error) { errs = append(errs, prefixed(section, err)...) }
 	add("http", c.HTTP.Validate())
 	add("turn", c.TURN.Validate())
 	add("signaling", c.Signaling.Validate())
@@ -117,6 +121,11 @@ func (c Config) Validate() error {
 	add("cluster", c.Cluster.Validate())
 	add("tls", c.TLS.Validate())
 	add("log", c.Log.Validate())
+	for i, s := range c.TURN.Secrets {
+		if secretfile.IsPlaceholder(s) {
+			errs = append(errs, fmt.Errorf("turn.secrets[%d]: is the README's placeholder %q: use a random one (openssl rand -base64 32)", i, secretfile.Placeholder))
+		}
+	}
 	if !c.hasTURNListener() {
 		errs = append(errs, errors.New("turn.listen_udp: no TURN listener: set listen_udp or listen_tcp, or [tls] for TURN over TLS"))
 	}
@@ -132,20 +141,33 @@ func (c Config) hasTURNListener() bool {
 	return c.TLS.Enabled() && (len(c.TURN.ListenTLS) > 0 || c.TLS.TURNOnHTTPSPort)
 }
 
-// LoadSecrets reads the secrets that *_file keys name.
+// LoadSecrets reads the secrets that *_file keys name. Each problem is
+// prefixed with its section, like Validate's.
 func (c *Config) LoadSecrets() error {
-	return errors.Join(
-		prefix("turn", c.TURN.LoadSecrets()),
-		prefix("signaling", c.Signaling.LoadSecrets()),
-		prefix("cluster", c.Cluster.LoadSecrets()),
-	)
+	var errs []error
+	for _, s := range []struct {
+		section string
+		err     error
+	}{
+		{"turn", c.TURN.LoadSecrets()},
+		{"signaling", c.Signaling.LoadSecrets()},
+		{"cluster", c.Cluster.LoadSecrets()},
+	} {
+		errs = append(errs, prefixed(s.section, s.err)...)
+	}
+	return errors.Join(errs...)
 }
 
-func prefix(section string, err error) error {
+// prefixed splits err into its problems, each prefixed with section.
+func prefixed(section string, err error) []error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%s.%w", section, err)
+	var out []error
+	for _, e := range unjoin(err) {
+		out = append(out, fmt.Errorf("%s.%w", section, e))
+	}
+	return out
 }
 
 func unjoin(err error) []error {
