@@ -101,8 +101,8 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 	mux.Handle("/ws", a.sig)
 	a.mountHealth(mux)
 	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
-	a.handler = mux
-	a.http = a.newHTTPServer(mux)
+	a.handler = withHostGuard(a.start, mux)
+	a.http = a.newHTTPServer(a.handler)
 	log.Info("listening", "service", "http", "addr", a.httpLn.Addr().String(),
 		"url", "http://"+a.httpLn.Addr().String()+"/")
 	return a, nil
