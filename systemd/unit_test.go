@@ -49,7 +49,12 @@ func TestUnitVerifies(t *testing.T) {
 	}
 }
 
-func TestUnitExposureAtMost2(t *testing.T) {
+// maxExposure is the exposure level systemd-analyze security gives the
+// unit; what it still flags is explained in the unit (ports 80/443, a public
+// network service, sd_notify).
+const maxExposure = 1.5
+
+func TestUnitExposure(t *testing.T) {
 	sa := systemdAnalyze(t)
 	out, err := exec.Command(sa, "security", "--offline=true", "--no-pager", unitWithBinary(t)).CombinedOutput()
 	if err != nil {
@@ -61,7 +66,36 @@ func TestUnitExposureAtMost2(t *testing.T) {
 	}
 	level, _ := strconv.ParseFloat(string(m[1]), 64)
 	t.Logf("systemd-analyze security: exposure level %.1f", level)
-	if level > 2.0 {
-		t.Fatalf("exposure level %.1f, want <= 2.0\n%s", level, out)
+	if level > maxExposure {
+		t.Fatalf("exposure level %.1f, want <= %.1f\n%s", level, maxExposure, out)
+	}
+}
+
+// TestUnitBounded: the process is bounded in memory, tasks and descriptors
+// (sized to the connection caps), and journald's rate limit is left on.
+func TestUnitBounded(t *testing.T) {
+	unit, err := os.ReadFile("streamsync.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := map[string]string{}
+	for line := range strings.Lines(string(unit)) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+			settings[k] = v
+		}
+	}
+	for _, key := range []string{"MemoryMax", "TasksMax", "LimitNOFILE", "PrivateMounts"} {
+		if settings[key] == "" {
+			t.Errorf("%s not set", key)
+		}
+	}
+	if n, err := strconv.Atoi(settings["LimitNOFILE"]); err != nil || n > 1<<16 || n < 30000 {
+		t.Errorf("LimitNOFILE=%s: want one sized to the caps (2 per allocation + 1 per WebSocket, 10000 each by default), not 1048576", settings["LimitNOFILE"])
+	}
+	if v := settings["LogRateLimitIntervalSec"]; v == "0" || v == "" {
+		t.Errorf("LogRateLimitIntervalSec=%q: journald's rate limit must stay on", v)
+	}
+	if settings["PrivateUsers"] == "yes" && strings.Contains(settings["AmbientCapabilities"], "CAP_NET_BIND_SERVICE") {
+		t.Error("PrivateUsers=yes makes CAP_NET_BIND_SERVICE useless for the host's ports 80/443")
 	}
 }
