@@ -32,10 +32,13 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid, but for this machine only: set turn.public_host (or public_ip) and [tls] to serve browsers elsewhere\n", *path)
 		return 3
 	}
-	if len(warnings) > 0 {
+	switch len(warnings) {
+	case 0:
+		fmt.Fprintf(stdout, "%s: ok\n", *path)
+	case 1:
+		fmt.Fprintf(stdout, "%s: ok, with 1 warning\n", *path)
+	default:
 		fmt.Fprintf(stdout, "%s: ok, with %d warnings\n", *path, len(warnings))
-		return 0
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return 0
 }

@@ -67,12 +67,13 @@ func LoadChecked(path string) (Config, []string, error) {
 		}
 		name = path
 	}
-	cfg, err := Parse(data)
+	cfg, err := decode(data)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	warnings := append(fileWarnings(cfg, path), cfg.Warnings()...)
-	if err := cfg.LoadSecrets(); err != nil {
+	// Every problem at once: those of the secret files too.
+	if err := errors.Join(cfg.Validate(), cfg.LoadSecrets()); err != nil {
 		return Config{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, warnings, nil
@@ -81,6 +82,15 @@ func LoadChecked(path string) (Config, []string, error) {
 // Parse decodes data over the defaults, rejecting unknown keys, and
 // validates the result.
 func Parse(data []byte) (Config, error) {
+	cfg, err := decode(data)
+	if err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// decode decodes data over the defaults, rejecting unknown keys.
+func decode(data []byte) (Config, error) {
 	cfg := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
@@ -93,7 +103,7 @@ func Parse(data []byte) (Config, error) {
 		}
 		return Config{}, errors.Join(errs...)
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 // describe turns a decoder error into one line naming line, column and key.

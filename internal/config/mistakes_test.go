@@ -104,6 +104,25 @@ func TestOperatorMistakes(t *testing.T) {
 	}
 }
 
+// TestEveryProblemAtOnce: a bad value and a bad secret file are reported
+// together, not the file only once the rest is fixed.
+func TestEveryProblemAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short")
+	_ = os.WriteFile(short, []byte("abc\n"), 0o600)
+	p := filepath.Join(dir, "c.toml")
+	body := "[turn]\nsecret_file = \"" + short + "\"\n[signaling]\ntrusted_proxies = [\"0.0.0.0/0\"]\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadChecked(p)
+	for _, want := range []string{"signaling.trusted_proxies[0]", "turn.secret_file: " + short} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
 // TestLoadSecretsPrefixesEveryProblem: every problem of a section's secret
 // files names the section, not only the first.
 func TestLoadSecretsPrefixesEveryProblem(t *testing.T) {

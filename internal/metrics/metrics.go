@@ -59,7 +59,7 @@ var (
 	descTURNPanics    = desc("turn_panics_total", "Panics contained while inspecting a TURN request.")
 
 	descConnections = desc("signaling_connections", "Open signaling WebSockets.")
-	descRooms       = desc("signaling_rooms", "Rooms held.")
+	descRooms       = desc("signaling_rooms", "Rooms in use (someone in them, connected or held for resume).")
 	descPeers       = desc("signaling_peers", "Peers in rooms, including those awaiting resume.")
 	descMessages    = desc("signaling_messages_total", "Signaling messages received.", "type")
 	descErrors      = desc("signaling_errors_total", "Signaling error replies.", "code")
