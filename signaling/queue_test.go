@@ -23,6 +23,19 @@ func heapInUse() int64 {
 	return int64(ms.HeapInuse)
 }
 
+// heldPair makes two peers at ip in a room of their own and drops the
+// second, whose place is then held for resume: what a flooder fills.
+func (ts *testServer) heldPair(t *testing.T, ip string) (a, b *client) {
+	t.Helper()
+	a = ts.mustDialFrom(t, ip)
+	a.join("", "flooder")
+	b = ts.mustDialFrom(t, ip)
+	b.join(a.room, "held")
+	a.expect("peer-joined")
+	ts.drop(t, b)
+	return a, b
+}
+
 // TestResumeQueueFloodMemoryBounded is the attack of issue 15: pairs from
 // several addresses, each with its second peer dropped and held for resume,
 // the first sending it the largest messages its message burst allows.
@@ -53,13 +66,7 @@ func TestResumeQueueFloodMemoryBounded(t *testing.T) {
 	for i := range pairs {
 		// Each pair is made just before its flood: a client idle for the
 		// whole test on a busy machine would be cut for not answering pings.
-		ip := fmt.Sprintf("203.0.113.%d", 10+i%ips)
-		a := ts.mustDialFrom(t, ip)
-		a.join("", "flooder")
-		b := ts.mustDialFrom(t, ip)
-		b.join(a.room, "held")
-		a.expect("peer-joined")
-		ts.drop(t, b)
+		a, b := ts.heldPair(t, fmt.Sprintf("203.0.113.%d", 10+i%ips))
 		offer := []byte(`{"type":"offer","to":"` + b.id + `","sdp":"` + big + `"}`)
 		for range perPair {
 			a.sendRaw(websocket.TextMessage, offer)
@@ -103,13 +110,7 @@ func TestQueueBudgetBoundsEverything(t *testing.T) {
 
 	big := strings.Repeat("b", 60<<10)
 	for i := range 8 {
-		ip := fmt.Sprintf("203.0.113.%d", 30+i)
-		a := ts.mustDialFrom(t, ip)
-		a.join("", "flooder")
-		b := ts.mustDialFrom(t, ip)
-		b.join(a.room, "held")
-		a.expect("peer-joined")
-		ts.drop(t, b)
+		a, b := ts.heldPair(t, fmt.Sprintf("203.0.113.%d", 30+i))
 		for range 16 { // < 1 MiB: within resume_queue_bytes
 			a.send(msg{"type": "offer", "to": b.id, "sdp": big})
 		}
