@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -180,19 +179,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serve() // releases the ticket, or hands it to a held place
 		s.untrack(c)
 	}()
-}
-
-func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	// The welcome object without its type field.
-	body := strings.Replace(string(s.welcome), `"type":"welcome",`, "", 1)
-	_, _ = w.Write([]byte(body))
 }
 
 func (s *Server) track(c *conn) bool {
