@@ -40,11 +40,13 @@ type asset struct {
 // Handler returns the http.Handler for the page. It answers:
 //
 //	GET /            landing page (new meeting, join by code)
-//	GET /r/{room}    the call page for a room (the same app, routed client-side)
+//	GET /r/{room}    the call page for a room (the same app, routed client-side);
+//	                 a malformed room id gets the app with status 404, which
+//	                 tells the person the link is broken
 //	GET /check       the network-check page
 //	GET /assets/...  the page's modules, style sheet and icon
 //
-// and 404 for anything else. Every answer carries a strict
+// and a 404 page in the page's own design for anything else. Every answer carries a strict
 // Content-Security-Policy, nosniff, a referrer policy and a permissions
 // policy; files carry a content-hash ETag with Cache-Control: no-cache, so
 // browsers revalidate and get 304 while nothing changed.
@@ -115,10 +117,13 @@ func (h *handler) page(name string) http.HandlerFunc {
 }
 
 // room serves the app for /r/{room}. The room code is only checked for
-// shape here; whether it exists is the signaling server's business.
+// shape here; whether it exists is the signaling server's business. A
+// malformed one still gets the app, with status 404: it says, in the
+// page's own design and before asking for a camera, that the link is
+// broken and offers a new meeting.
 func (h *handler) room(w http.ResponseWriter, r *http.Request) {
 	if !validRoom(r.PathValue("room")) {
-		h.notFound(w, r)
+		h.serveStatus(w, r, "index.html", http.StatusNotFound)
 		return
 	}
 	h.serve(w, r, "index.html")
@@ -135,7 +140,7 @@ func (h *handler) asset(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) {
 	a, ok := h.assets[name]
-	if !ok {
+	if !ok || name == "notfound.html" {
 		h.notFound(w, r)
 		return
 	}
@@ -146,17 +151,32 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) {
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.body))
 }
 
+// notFound answers 404 with a page in the app's design that says what
+// to do (the app's own style sheet; no script).
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusNotFound)
-	fmt.Fprintln(w, "404 not found")
+	h.serveStatus(w, r, "notfound.html", http.StatusNotFound)
 }
 
-// validRoom reports whether s looks like a room code: 1 to 64 characters of
+// serveStatus writes an HTML asset with a status other than 200: not
+// cached, no validators, no ranges.
+func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request, name string, status int) {
+	a := h.assets[name]
+	w.Header().Set("Content-Type", a.contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(a.body)
+	}
+}
+
+// roomIDLen is the length of a room id as the signaling server makes them
+// (signaling/ids.go: 128 random bits in URL-safe base64).
+const roomIDLen = 22
+
+// validRoom reports whether s has the shape of a room id: 22 characters of
 // letters, digits, '-' and '_'.
 func validRoom(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) != roomIDLen {
 		return false
 	}
 	for _, c := range []byte(s) {

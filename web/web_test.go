@@ -35,17 +35,22 @@ func TestRoutes(t *testing.T) {
 		{"/assets/peer.js", 200, "text/javascript; charset=utf-8", "perfect negotiation"},
 		{"/assets/style.css", 200, "text/css; charset=utf-8", "prefers-color-scheme"},
 		{"/assets/icon.svg", 200, "image/svg+xml", "<svg"},
-		{"/assets/", 404, "text/plain; charset=utf-8", "not found"},
+		{"/assets/", 404, "text/html; charset=utf-8", "not a page of this StreamSync server"},
 		{"/assets/index.html", 404, "", ""},
+		{"/assets/notfound.html", 404, "", ""},
 		{"/assets/nope.js", 404, "", ""},
 		{"/assets/../web.go", 404, "", ""},
 		{"/static/app.js", 404, "", ""},
 		{"/r/", 404, "", ""},
-		{"/r/bad%20room", 404, "", ""},
-		{"/r/a/b", 404, "", ""},
 		{"/index.html", 404, "", ""},
-		{"/nope", 404, "", ""},
+		{"/nope", 404, "text/html; charset=utf-8", `href="/assets/style.css"`},
 		{"/check/", 404, "", ""},
+		{"/r/a/b", 404, "", ""},
+		// A malformed room id: the app, which says the link is broken.
+		{"/r/bad%20room", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},
+		{"/r/garbage", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},
+		{"/r/3q2-7wAAAAAAAAAAAAAAAAA", 404, "text/html; charset=utf-8", `src="/assets/app.js"`}, // 23
+		{"/r/3q2-7wAAAAAAAAAAAAAAA", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},   // 21
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
@@ -117,7 +122,7 @@ func TestCSPHostInjection(t *testing.T) {
 
 func TestETagRevalidation(t *testing.T) {
 	h := Handler(Options{})
-	for _, target := range []string{"/", "/assets/app.js", "/r/room"} {
+	for _, target := range []string{"/", "/assets/app.js", "/r/3q2-7wAAAAAAAAAAAAAAAA"} {
 		res := get(t, h, "GET", target, nil)
 		etag := res.Header.Get("ETag")
 		if !strings.HasPrefix(etag, `"`) || len(etag) < 10 {
@@ -139,6 +144,20 @@ func TestETagRevalidation(t *testing.T) {
 	b := get(t, h, "GET", "/assets/peer.js", nil).Header.Get("ETag")
 	if a == b {
 		t.Errorf("different files share ETag %s", a)
+	}
+}
+
+func TestNotFoundIsNotCached(t *testing.T) {
+	h := Handler(Options{})
+	for _, target := range []string{"/nope", "/r/garbage"} {
+		res := get(t, h, "GET", target, nil)
+		if cc := res.Header.Get("Cache-Control"); cc != "no-store" || res.Header.Get("ETag") != "" {
+			t.Errorf("%s: Cache-Control %q, ETag %q; a 404 must not be cached", target, cc, res.Header.Get("ETag"))
+		}
+		head := get(t, h, "HEAD", target, nil)
+		if body, _ := io.ReadAll(head.Body); head.StatusCode != 404 || len(body) != 0 {
+			t.Errorf("HEAD %s: status %d, %d body bytes", target, head.StatusCode, len(body))
+		}
 	}
 }
 

@@ -93,7 +93,7 @@ max_peers_per_room = 2`})
 			out.push(new SHA256().hex(), h.hex() === want);
 			return JSON.stringify(out);
 		})()`)
-		want := `["direct","direct via STUN","direct","relayed via TURN (UDP)","relayed via TURN (TCP)","relayed via TURN (TLS)","relayed via TURN (their side)",` +
+		want := `["direct","direct","direct","relayed via TURN (UDP)","relayed via TURN (TCP)","relayed via TURN (TLS)","relayed via TURN (their side)",` +
 			`"UDP blocked; TCP relay works: calls will work.",false,"udp,tcp,tls",` +
 			`"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",true]`
 		if got != want {

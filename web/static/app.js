@@ -5,7 +5,7 @@
 
 import { Signaling, SignalingError, preflight } from './signaling.js';
 import { Call, cleanName } from './call.js';
-import { openLocalMedia, openTrack, openScreen, listDevices, levelMeter, explain } from './media.js';
+import { openLocalMedia, openTrack, openScreen, listDevices, levelMeter, explain, explainScreen, canShareScreen } from './media.js';
 import { selectedPath, bitrate, formatBitrate } from './stats.js';
 import { checkNetwork } from './netcheck.js';
 import { formatSize } from './files.js';
@@ -13,8 +13,15 @@ import { CallRecorder } from './recorder.js';
 
 const $ = (id) => document.getElementById(id);
 const NAME_KEY = 'streamsync.name';
-const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const SOUNDS_KEY = 'streamsync.sounds';
+// A room id as the signaling server makes them (signaling/ids.go): 22
+// characters of URL-safe base64. Anything else is not a meeting link.
+const ROOM_RE = /^[A-Za-z0-9_-]{22}$/;
 const STATS_MS = 2000;
+const PREJOIN_POLL_MS = 10000; // how often the pre-join screen re-counts the people in
+const SPEAKING = 0.04; // audio level above which someone counts as speaking
+const SPEAKER_HOLD_MS = 1500; // a speaker stays highlighted through short pauses
+const narrow = matchMedia('(max-width: 720px)');
 
 const ui = {
   room: '', // '' = create a new room on join
@@ -28,19 +35,34 @@ const ui = {
   stats: new Map(), // peer id -> last selectedPath sample
   unread: 0,
   recorder: null,
+  stopRecorderFeed: () => {},
   speaker: '',
+  blocked: { camera: false, microphone: false },
+  preMuted: false,
+  prejoinTimer: 0,
+  statsTimer: 0,
+  pinned: '', // tile id kept large by the person
+  screens: [], // tile ids of shared screens, oldest first
+  talker: { id: '', since: 0 },
+  audioCtx: null,
+  ended: false,
 };
 
 // ---------------------------------------------------------------- routing
 
 function show(id) {
-  for (const s of ['landing', 'prejoin', 'call', 'ended']) $(s).hidden = s !== id;
+  for (const s of ['landing', 'problem', 'prejoin', 'call', 'ended']) $(s).hidden = s !== id;
 }
 
-function roomFromURL() {
-  const m = /^\/r\/([^/]+)$/.exec(location.pathname);
-  const r = m ? m[1] : location.hash.slice(1);
-  return ROOM_RE.test(r) ? r : '';
+/**
+ * The meeting the URL names: {room} for a well-formed id, {bad: true} for
+ * something that is not one (a mistyped or cut link), {} for none.
+ */
+export function linkFromURL(loc = location) {
+  const m = /^\/r\/([^/]*)$/.exec(loc.pathname);
+  const r = m ? decodeURIComponent(m[1]) : loc.hash.slice(1);
+  if (r === '') return {};
+  return ROOM_RE.test(r) ? { room: r } : { bad: true };
 }
 
 /** The invite link for a room: the id rides in the fragment, out of logs and Referer. */
@@ -51,20 +73,41 @@ export function inviteLink(room) {
 /** Reads a meeting code out of a code or a pasted link. */
 export function parseCode(s) {
   s = String(s).trim();
-  const m = /(?:\/r\/|#)([A-Za-z0-9_-]{1,64})\s*$/.exec(s);
-  if (m) return m[1];
-  return ROOM_RE.test(s) ? s : '';
+  const m = /(?:\/r\/|#)([A-Za-z0-9_-]+)\s*$/.exec(s);
+  const code = m ? m[1] : s;
+  return ROOM_RE.test(code) ? code : '';
+}
+
+const problems = {
+  bad: ['This link does not work',
+    'It is not a meeting link: a meeting code has 22 letters, digits, dashes or underscores. Check that the whole link was copied, or ask for it again.'],
+  gone: ['This meeting does not exist',
+    'Nobody is in it, and it has ended or never existed. Check the link, ask for a new one, or start a new meeting.'],
+};
+
+/** Says what is wrong with a link, on a page of its own, before any camera opens. */
+function showProblem(which) {
+  clearInterval(ui.prejoinTimer);
+  const [title, text] = problems[which];
+  $('problem-title').textContent = title;
+  $('problem-text').textContent = text;
+  $('problem').dataset.problem = which;
+  $('problem-new').onclick = () => { history.pushState(null, '', '/'); enterPrejoin(''); };
+  show('problem');
+}
+
+function route() {
+  const link = linkFromURL();
+  if (link.bad) showProblem('bad');
+  else if (link.room) enterPrejoin(link.room);
+  else enterLanding();
 }
 
 function start() {
   const params = new URLSearchParams(location.search);
   $('pre-relay').checked = params.get('relay') === '1';
-  const room = roomFromURL();
-  if (room) enterPrejoin(room);
-  else enterLanding();
-  addEventListener('hashchange', () => {
-    if (!ui.call && roomFromURL()) enterPrejoin(roomFromURL());
-  });
+  route();
+  addEventListener('hashchange', () => { if (!ui.call) route(); });
 }
 
 // ---------------------------------------------------------------- landing
@@ -82,7 +125,7 @@ function enterLanding() {
     localStorage.setItem(NAME_KEY, cleanName($('name').value));
     const code = parseCode($('join-code').value);
     if (!code) {
-      $('landing-error').textContent = 'That is not a meeting code or link.';
+      $('landing-error').textContent = 'That is not a meeting link or code. A code has 22 letters and digits: check that it was copied whole.';
       return;
     }
     history.pushState(null, '', '/#' + code);
@@ -94,11 +137,26 @@ function enterLanding() {
 
 async function enterPrejoin(room) {
   ui.room = room;
+  clearInterval(ui.prejoinTimer);
+  $('prejoin-count').textContent = '';
+  if (room) {
+    // Whether the meeting exists, asked before the camera opens: a dead
+    // link is said at once, and nobody's light goes on for nothing.
+    const info = await roomInfo(room);
+    if (info && !info.exists) { showProblem('gone'); return; }
+    showCount(info);
+    ui.prejoinTimer = setInterval(async () => {
+      if ($('prejoin').hidden) { clearInterval(ui.prejoinTimer); return; }
+      showCount(await roomInfo(room));
+    }, PREJOIN_POLL_MS);
+  }
   show('prejoin');
   $('prejoin-title').textContent = room ? 'Ready to join?' : 'Start a new meeting';
   $('pre-name').value = localStorage.getItem(NAME_KEY) || '';
   $('join-button').textContent = room ? 'Join' : 'Start meeting';
   $('join-button').onclick = () => join();
+  $('pre-mic-toggle').onclick = togglePreMic;
+  $('pre-cam-toggle').onclick = togglePreCamera;
   if (!room) {
     preflight().then((w) => { $('pre-password-row').hidden = !w.createPasswordRequired; })
       .catch(() => { /* the join will say what is wrong */ });
@@ -109,21 +167,87 @@ async function enterPrejoin(room) {
   $('pre-mic').onchange = () => switchPreview('audio', $('pre-mic').value);
 }
 
+/** The pre-flight's word on a room ({exists, peers}, with the room cap), or null when it cannot tell. */
+async function roomInfo(room) {
+  try {
+    const w = await preflight(room);
+    ui.limits = w.limits || {};
+    return w.room ? { ...w.room, max: w.limits?.maxPeersPerRoom || 0 } : null;
+  } catch {
+    return null;
+  }
+}
+
+function showCount(info) {
+  let text = '';
+  if (info) {
+    const n = info.peers;
+    if (info.max && n >= info.max) text = `This meeting is full: ${n} of ${info.max} people. You can join when someone leaves.`;
+    else if (n === 0) text = 'No one else is here yet.';
+    else if (n === 1) text = '1 person is in this meeting.';
+    else text = `${n} people are in this meeting.`;
+  }
+  $('prejoin-count').textContent = text;
+  $('prejoin-count').dataset.peers = info ? String(info.peers) : '';
+}
+
 async function openPreview() {
   if (ui.stream) for (const t of ui.stream.getTracks()) t.stop();
-  const { stream, warning } = await openLocalMedia();
+  const { stream, warning, blocked } = await openLocalMedia();
   ui.stream = stream;
+  ui.blocked = blocked;
   $('media-warning').hidden = !warning;
   $('media-warning').textContent = warning;
+  for (const t of stream.getAudioTracks()) t.enabled = !ui.preMuted;
   attachPreview();
   await refreshDevices();
+}
+
+function togglePreMic() {
+  const t = ui.stream?.getAudioTracks()[0];
+  if (!t) return;
+  ui.preMuted = !ui.preMuted;
+  t.enabled = !ui.preMuted;
+  showPreToggles();
+}
+
+async function togglePreCamera() {
+  if (!ui.stream) return;
+  const cur = ui.stream.getVideoTracks()[0];
+  if (cur) {
+    // Off means off: the track stops and the camera's light goes out.
+    ui.stream.removeTrack(cur);
+    cur.stop();
+    attachPreview();
+    return;
+  }
+  try {
+    ui.stream.addTrack(await openTrack('video', $('pre-camera').value));
+    attachPreview();
+  } catch (err) {
+    $('media-warning').hidden = false;
+    $('media-warning').textContent = explain('camera', err);
+  }
+}
+
+function showPreToggles() {
+  const mic = ui.stream?.getAudioTracks()[0], cam = ui.stream?.getVideoTracks()[0];
+  const m = $('pre-mic-toggle'), c = $('pre-cam-toggle');
+  m.disabled = !mic;
+  m.setAttribute('aria-pressed', String(!mic || ui.preMuted));
+  m.setAttribute('aria-label', mic && !ui.preMuted ? 'Turn microphone off' : 'Turn microphone on');
+  c.disabled = !cam && ui.blocked.camera;
+  c.setAttribute('aria-pressed', String(!cam));
+  c.setAttribute('aria-label', cam ? 'Turn camera off' : 'Turn camera on');
 }
 
 function attachPreview() {
   $('preview').srcObject = ui.stream;
   $('preview-off').hidden = ui.stream.getVideoTracks().length > 0;
+  $('preview-off').textContent = ui.blocked.camera ? 'Camera blocked' : 'Camera off';
   ui.stopMeter();
   ui.stopMeter = levelMeter(ui.stream, $('mic-level'));
+  showPreToggles();
 }
 
 async function switchPreview(kind, deviceID) {
@@ -148,17 +272,19 @@ async function refreshDevices() {
     audioinput: ui.stream?.getAudioTracks()[0]?.getSettings().deviceId,
     audiooutput: ui.speaker,
   };
-  fill($('pre-camera'), ui.devices.videoinput, cur.videoinput, 'Camera');
-  fill($('pre-mic'), ui.devices.audioinput, cur.audioinput, 'Microphone');
-  fill($('set-camera'), ui.devices.videoinput, cur.videoinput, 'Camera');
-  fill($('set-mic'), ui.devices.audioinput, cur.audioinput, 'Microphone');
-  fill($('set-speaker'), ui.devices.audiooutput, cur.audiooutput, 'Speaker');
+  fill($('pre-camera'), ui.devices.videoinput, cur.videoinput, 'Camera', ui.blocked.camera);
+  fill($('pre-mic'), ui.devices.audioinput, cur.audioinput, 'Microphone', ui.blocked.microphone);
+  fill($('set-camera'), ui.devices.videoinput, cur.videoinput, 'Camera', ui.blocked.camera);
+  fill($('set-mic'), ui.devices.audioinput, cur.audioinput, 'Microphone', ui.blocked.microphone);
+  fill($('set-speaker'), ui.devices.audiooutput, cur.audiooutput, 'Speaker', false);
 }
 
-function fill(select, list, current, label) {
+function fill(select, list, current, label, blocked) {
   select.replaceChildren();
   if (list.length === 0) {
-    select.append(new Option(`No ${label.toLowerCase()}`, ''));
+    // A blocked device is not a missing one: browsers list no devices
+    // until the page may use them.
+    select.append(new Option(blocked ? `${label} blocked` : `No ${label.toLowerCase()} found`, ''));
     select.disabled = true;
     return;
   }
@@ -172,10 +298,11 @@ const joinErrors = {
   'bad-password': 'The create password is wrong.',
   'too-many-rooms': 'The server holds as many meetings as it may right now. Try again later.',
   'rate-limited': 'Too many attempts from your network. Wait a moment and try again.',
-  'bad-message': 'The server refused the request (is the name too long?).',
+  'bad-message': 'The server did not accept that: try a shorter name without special characters.',
   unavailable: 'The server cannot take this meeting right now. Try again in a moment.',
   connect: 'Cannot reach the server. Check your connection and try again.',
 };
+const joinErrorDefault = 'The meeting could not be joined. Try again in a moment.';
 
 async function join() {
   const name = cleanName($('pre-name').value);
@@ -185,7 +312,7 @@ async function join() {
   await ui.mediaReady; // a quick click may come before the camera answered
   const sig = new Signaling();
   const state = {
-    muted: false,
+    muted: ui.preMuted || ui.stream.getAudioTracks().length === 0,
     cameraOff: ui.stream.getVideoTracks().length === 0,
     sharing: false,
     recording: false,
@@ -195,13 +322,14 @@ async function join() {
     joined = await sig.join({ room: ui.room, name, password: $('pre-password').value, state });
   } catch (err) {
     const code = err instanceof SignalingError ? err.code : 'connect';
-    let msg = joinErrors[code] || `The server said: ${err.message}`;
+    let msg = joinErrors[code] || joinErrorDefault;
     if (code === 'room-full') msg += ' It holds at most ' + (sig.limits?.maxPeersPerRoom || 'a few') + ' people.';
     $('join-error').textContent = msg;
     $('join-button').disabled = false;
     return;
   }
   ui.stopMeter();
+  clearInterval(ui.prejoinTimer);
   ui.sig = sig;
   ui.call = new Call({ signaling: sig, relayOnly: $('pre-relay').checked, stream: ui.stream, state, name });
   if (!ui.room) {
@@ -218,20 +346,27 @@ async function join() {
 function enterCall() {
   show('call');
   const call = ui.call;
+  ui.ended = false;
   $('set-relay').checked = call.relayOnly;
   $('set-name').value = call.name;
+  $('set-sounds').checked = localStorage.getItem(SOUNDS_KEY) !== 'off';
   $('copy-link').dataset.link = inviteLink(ui.room);
+  $('btn-share').hidden = !canShareScreen();
   addTile('self');
   updateSelf();
+  updateCount();
 
   call.addEventListener('peer-added', (e) => { addTile(e.detail); renderPerson(e.detail); updateRoster(); });
-  call.addEventListener('peer-removed', (e) => { removeTile(e.detail); updateRoster(); });
-  call.addEventListener('peer-updated', (e) => { renderPerson(e.detail); updateTile(e.detail); updateRecording(); });
-  call.addEventListener('tracks', (e) => updateTile(e.detail));
+  call.addEventListener('peer-removed', (e) => { removeTile(e.detail); removeTile(e.detail + ':screen'); updateRoster(); });
+  call.addEventListener('peer-updated', (e) => { renderPerson(e.detail); updateTile(e.detail); updateScreenTile(e.detail); updateRecording(); });
+  call.addEventListener('tracks', (e) => { updateTile(e.detail); updateScreenTile(e.detail); });
+  call.addEventListener('arrived', (e) => announce(e.detail, 'joined'));
+  call.addEventListener('departed', (e) => announce(e.detail.id, 'left', e.detail.name));
+  call.addEventListener('levels', (e) => showSpeaker(e.detail));
   call.addEventListener('self', () => updateSelf());
   call.addEventListener('chat', (e) => addChat(e.detail));
   call.addEventListener('file', (e) => addTransfer(e.detail));
-  call.addEventListener('error', (e) => notice(`Server: ${e.detail.message || e.detail.code}`));
+  call.addEventListener('error', (e) => serverError(e.detail));
 
   ui.sig.addEventListener('status', (e) => setStatus(e.detail));
   ui.sig.addEventListener('fatal', (e) => endCall(e.detail));
@@ -240,17 +375,19 @@ function enterCall() {
   $('btn-mic').onclick = toggleMic;
   $('btn-cam').onclick = toggleCamera;
   $('btn-share').onclick = toggleShare;
-  $('btn-record').onclick = toggleRecording;
+  $('btn-record').onclick = () => { closeMore(); toggleRecording(); };
   $('btn-leave').onclick = () => { call.leave(); };
-  $('btn-settings').onclick = () => { refreshDevices(); $('settings').showModal(); };
-  $('btn-people').onclick = () => openPanel('people');
-  $('btn-chat').onclick = () => openPanel('chat');
-  $('btn-files').onclick = () => openPanel('files');
+  $('btn-settings').onclick = () => { closeMore(); refreshDevices(); $('settings').showModal(); };
+  $('btn-people').onclick = () => togglePanel('people');
+  $('btn-chat').onclick = () => togglePanel('chat');
+  $('btn-files').onclick = () => { closeMore(); openPanel('files'); };
+  $('btn-more').onclick = () => setMore($('btn-more').getAttribute('aria-expanded') !== 'true');
   $('tab-people').onclick = () => openPanel('people');
   $('tab-chat').onclick = () => openPanel('chat');
   $('tab-files').onclick = () => openPanel('files');
   $('panel-close').onclick = () => { $('panel').hidden = true; };
   $('copy-link').onclick = copyLink;
+  $('alone-copy').onclick = copyLink;
   $('chat-form').onsubmit = (e) => {
     e.preventDefault();
     call.sendChat($('chat-input').value);
@@ -267,24 +404,55 @@ function enterCall() {
   $('set-mic').onchange = () => changeDevice('audio', $('set-mic').value);
   $('set-speaker').onchange = () => setSpeaker($('set-speaker').value);
   $('set-relay').onchange = () => call.setRelayOnly($('set-relay').checked);
+  $('set-sounds').onchange = () => localStorage.setItem(SOUNDS_KEY, $('set-sounds').checked ? 'on' : 'off');
   $('set-name').onchange = () => { call.setName($('set-name').value); localStorage.setItem(NAME_KEY, call.name); };
   document.addEventListener('keydown', onKey);
-  setInterval(pollStats, STATS_MS);
-  openPanel('people');
-  if (innerWidth < 720) $('panel').hidden = true;
+  narrow.addEventListener('change', layout);
+  ui.statsTimer = setInterval(pollStats, STATS_MS);
+  if (!narrow.matches) openPanel('people');
+  else $('panel').hidden = true;
+  layout();
 }
 
+/**
+ * The signaling connection's state. 'reconnecting' is not an end: the
+ * call, its peers and its media go on while the client resumes its place
+ * (signaling.js); only 'fatal' ends the call (endCall).
+ */
 function setStatus(s) {
   const words = { connected: 'Connected', reconnecting: 'Reconnecting…', connecting: 'Connecting…', closed: 'Disconnected' };
   $('conn-status').textContent = words[s] || s;
   $('conn-status').dataset.status = s;
   $('conn-status').className = 'pill ' + (s === 'connected' ? 'good' : 'bad');
+  if (s === 'reconnecting') onReconnecting();
 }
 
+/** The link to the server dropped: say so; the call itself goes on. */
+function onReconnecting() {
+  notice('The connection to the server dropped. Reconnecting; the call goes on meanwhile.');
+}
+
+/**
+ * Ends the call, whatever the reason (left, opened elsewhere, the meeting
+ * is gone, the server refused, the page was closed): the one way out.
+ * A recording in progress is stopped and saved; the call stops every
+ * track and closes every connection (Call.end); the page's own timers and
+ * listeners go.
+ */
 function endCall(reason) {
-  if (ui.recorder) toggleRecording();
+  if (ui.ended || !ui.call) return;
+  ui.ended = true;
+  clearInterval(ui.statsTimer);
+  if (ui.recorder) stopRecording();
+  ui.call.end(reason);
+  ui.sig.leave(); // already stopped when it ended the call; says goodbye otherwise
   for (const id of [...ui.tiles.keys()]) removeTile(id);
   document.removeEventListener('keydown', onKey);
+  narrow.removeEventListener('change', layout);
+  clearTimeout(notice.timer);
+  ui.audioCtx?.close();
+  ui.audioCtx = null;
+  if ($('settings').open) $('settings').close();
   show('ended');
   $('ended-reason').textContent = reason;
   $('rejoin').onclick = () => location.reload();
@@ -298,6 +466,77 @@ function notice(text) {
   notice.timer = setTimeout(() => { n.hidden = true; }, 8000);
 }
 
+/** Server errors during the call, in words; the call goes on. */
+function serverError({ code }) {
+  const words = {
+    'rate-limited': 'You are doing that too fast; wait a moment. The call goes on.',
+    'ice-unavailable': 'The server could not renew the relay credentials; the call goes on and it will try again.',
+    unavailable: 'The server cannot reach part of this meeting right now; the call goes on.',
+  };
+  if (code === 'unknown-peer') return; // someone left while a message to them was on its way
+  notice(words[code] || 'The server could not do that; the call goes on.');
+}
+
+// Presence -------------------------------------------------------------------
+
+function nameOf(id) {
+  return ui.call.peers.get(id)?.info.name || 'Guest';
+}
+
+/** A join or leave notice, and a short sound when they are on. */
+function announce(id, what, name = nameOf(id)) {
+  const li = document.createElement('li');
+  li.textContent = `${name || 'Guest'} ${what}`;
+  li.dataset.what = what;
+  $('toasts').append(li);
+  setTimeout(() => li.remove(), 5000);
+  while ($('toasts').children.length > 3) $('toasts').firstElementChild.remove();
+  if ($('set-sounds').checked) chime(what === 'joined');
+}
+
+function chime(up) {
+  if (typeof AudioContext === 'undefined') return;
+  try {
+    const ctx = ui.audioCtx ||= new AudioContext();
+    const t0 = ctx.currentTime;
+    for (const [i, f] of (up ? [523, 784] : [784, 523]).entries()) {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = f;
+      g.gain.setValueAtTime(0.0001, t0 + i * 0.12);
+      g.gain.exponentialRampToValueAtTime(0.15, t0 + i * 0.12 + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.0001, t0 + i * 0.12 + 0.11);
+      o.connect(g).connect(ctx.destination);
+      o.start(t0 + i * 0.12);
+      o.stop(t0 + i * 0.12 + 0.12);
+    }
+  } catch { /* no sound is fine */ }
+}
+
+function updateCount() {
+  const n = ui.call.peers.size + 1;
+  const text = n === 1 ? '1 person' : `${n} people`;
+  $('count').textContent = text;
+  $('count').dataset.count = String(n);
+  $('count').setAttribute('aria-label', `${text} in the call`);
+  $('people-count').textContent = String(n);
+}
+
+/** Highlights who is speaking: the loudest above a threshold, held through short pauses. */
+function showSpeaker(levels) {
+  const now = performance.now();
+  let best = '', max = SPEAKING;
+  for (const [id, l] of levels) if (l > max) { max = l; best = id; }
+  const t = ui.talker;
+  if (best) {
+    t.id = best;
+    t.since = now;
+  } else if (t.id && now - t.since > SPEAKER_HOLD_MS) {
+    t.id = '';
+  }
+  for (const [id, f] of ui.tiles) f.classList.toggle('speaking', id === t.id);
+  $('grid').dataset.speaker = t.id;
+}
+
 // Tiles -----------------------------------------------------------------
 
 function addTile(id) {
@@ -305,16 +544,24 @@ function addTile(id) {
   const fig = $('tile-template').content.firstElementChild.cloneNode(true);
   fig.dataset.peer = id;
   const video = fig.querySelector('video');
-  if (id === 'self') {
+  if (id === 'self' || id === 'self:screen') {
     fig.classList.add('self');
     video.muted = true;
-    video.srcObject = ui.call.stream;
+    if (id === 'self') video.srcObject = ui.call.stream;
+  }
+  if (id.endsWith(':screen')) {
+    fig.classList.add('screen');
+    video.muted = true; // a screen carries no sound of its own
+    ui.screens.push(id);
   }
   if (ui.speaker && video.setSinkId) video.setSinkId(ui.speaker).catch(() => {});
+  fig.querySelector('.pin').onclick = () => { ui.pinned = ui.pinned === id ? '' : id; layout(); };
+  fig.querySelector('.fullscreen').onclick = () => fullscreen(fig);
+  fig.querySelector('.fullscreen').hidden = !(fig.requestFullscreen || fig.webkitRequestFullscreen);
   ui.tiles.set(id, fig);
-  $('grid').append(fig);
-  $('grid').dataset.count = String(ui.tiles.size);
+  $('grid').insertBefore(fig, $('strip'));
   updateTile(id);
+  layout();
 }
 
 function removeTile(id) {
@@ -324,8 +571,55 @@ function removeTile(id) {
   fig.remove();
   ui.tiles.delete(id);
   ui.stats.delete(id);
-  $('grid').dataset.count = String(ui.tiles.size);
+  ui.screens = ui.screens.filter((s) => s !== id);
+  if (ui.pinned === id) ui.pinned = '';
   document.querySelector(`#people li[data-peer="${CSS.escape(id)}"]`)?.remove();
+  layout();
+}
+
+function fullscreen(fig) {
+  if (document.fullscreenElement === fig) { document.exitFullscreen(); return; }
+  const req = fig.requestFullscreen || fig.webkitRequestFullscreen;
+  Promise.resolve(req.call(fig)).catch(() => notice('This browser did not allow full screen here.'));
+}
+
+/**
+ * Places the tiles. 'solo': only us. 'duo': one other person large and us
+ * small in a corner. 'grid': everyone alike. 'spotlight': one tile large
+ * (the pinned one, else the newest shared screen) and the rest in a strip.
+ * On a narrow screen our own tile is small in a corner whenever others fill
+ * the grid.
+ */
+function layout() {
+  if (!ui.call) return;
+  const grid = $('grid');
+  let featured = ui.pinned && ui.tiles.has(ui.pinned) ? ui.pinned : '';
+  if (!featured) featured = ui.screens.filter((id) => ui.tiles.has(id)).at(-1) || '';
+  const people = [...ui.tiles.keys()].filter((id) => !id.endsWith(':screen'));
+  let mode;
+  if (featured) mode = 'spotlight';
+  else if (people.length <= 1) mode = 'solo';
+  else if (people.length === 2) mode = 'duo';
+  else mode = 'grid';
+  grid.dataset.layout = mode;
+  const pip = mode === 'duo' || (mode === 'grid' && narrow.matches);
+  let inGrid = 0;
+  for (const [id, fig] of ui.tiles) {
+    const isFeatured = id === featured;
+    const isPip = pip && id === 'self';
+    fig.classList.toggle('featured', isFeatured);
+    fig.classList.toggle('pip', isPip);
+    fig.querySelector('.pin').setAttribute('aria-pressed', String(ui.pinned === id));
+    fig.querySelector('.pin').setAttribute('aria-label', ui.pinned === id ? 'Unpin' : 'Pin');
+    const parent = mode === 'spotlight' && !isFeatured ? $('strip') : grid;
+    if (fig.parentElement !== parent) {
+      if (parent === grid) grid.insertBefore(fig, $('strip'));
+      else parent.append(fig);
+    }
+    if (parent === grid && !isPip) inGrid++;
+  }
+  grid.dataset.count = String(inGrid);
+  $('alone').hidden = mode !== 'solo';
 }
 
 function updateTile(id) {
@@ -338,32 +632,17 @@ function updateTile(id) {
     state = call.state;
     stream = call.stream;
     const v = fig.querySelector('video');
-    if (call.screen) {
-      if (v.srcObject?.getVideoTracks()[0] !== call.screen) v.srcObject = new MediaStream([call.screen]);
-    } else if (v.srcObject !== call.stream) {
-      v.srcObject = call.stream;
-    }
+    if (v.srcObject !== call.stream) v.srcObject = call.stream;
   } else {
     const e = call.peers.get(id);
     if (!e) return;
     name = e.info.name || 'Guest';
     state = e.info.state || {};
     stream = e.peer.remoteStream;
-    const v = fig.querySelector('video');
-    if (v.srcObject !== stream) v.srcObject = stream;
-    v.play().catch((err) => {
-      if (err.name !== 'NotAllowedError') return; // interrupted by a newer load: fine
-      // Autoplay with sound refused: play muted and ask for a click.
-      v.muted = true;
-      v.play().catch(() => {});
-      notice('Your browser held back the sound: click anywhere to hear the others.');
-      document.addEventListener('click', () => { for (const f of ui.tiles.values()) if (f.dataset.peer !== 'self') f.querySelector('video').muted = false; }, { once: true });
-    });
+    play(fig.querySelector('video'), stream);
   }
-  const hasVideo = id === 'self' ? (!!call.screen || (!state.cameraOff && stream.getVideoTracks().length > 0))
-    : (stream.getVideoTracks().length > 0 && (!state.cameraOff || state.sharing));
+  const hasVideo = stream.getVideoTracks().length > 0 && !state.cameraOff;
   fig.classList.toggle('nocam', !hasVideo);
-  fig.classList.toggle('screen', !!state.sharing);
   fig.querySelector('.name').textContent = name;
   fig.querySelector('.avatar').textContent = initials(name);
   const flags = [];
@@ -372,6 +651,46 @@ function updateTile(id) {
   if (state.recording) flags.push('recording');
   fig.querySelector('.flags').textContent = flags.join(' · ');
   fig.setAttribute('aria-label', name);
+}
+
+/** The tile of someone's shared screen: there while they share and its track is here. */
+function updateScreenTile(id) {
+  const sid = id + ':screen';
+  let stream = null, name = '';
+  if (id === 'self') {
+    if (ui.call.screen) stream = new MediaStream([ui.call.screen]);
+    name = 'Your screen';
+  } else {
+    const e = ui.call.peers.get(id);
+    if (e && e.info.state?.sharing && e.peer.remoteScreen.getVideoTracks().length > 0) stream = e.peer.remoteScreen;
+    name = `${e?.info.name || 'Guest'}'s screen`;
+  }
+  if (!stream) { removeTile(sid); return; }
+  addTile(sid);
+  const fig = ui.tiles.get(sid);
+  const v = fig.querySelector('video');
+  if (id === 'self') {
+    if (v.srcObject?.getVideoTracks()[0] !== ui.call.screen) v.srcObject = stream;
+  } else {
+    play(v, stream);
+  }
+  fig.querySelector('.name').textContent = name;
+  fig.querySelector('.avatar').textContent = '';
+  fig.setAttribute('aria-label', name);
+}
+
+function play(v, stream) {
+  if (v.srcObject !== stream) v.srcObject = stream;
+  v.play().catch((err) => {
+    if (err.name !== 'NotAllowedError') return; // interrupted by a newer load: fine
+    // Autoplay with sound refused: play muted and ask for a click.
+    v.muted = true;
+    v.play().catch(() => {});
+    notice('Your browser held back the sound: click anywhere to hear the others.');
+    document.addEventListener('click', () => {
+      for (const [tid, f] of ui.tiles) if (!tid.startsWith('self') && !tid.endsWith(':screen')) f.querySelector('video').muted = false;
+    }, { once: true });
+  });
 }
 
 function initials(name) {
@@ -410,11 +729,12 @@ function updateRoster() {
   for (const [id, e] of ui.call.peers) sel.append(new Option(e.info.name || 'Guest', id, false, id === cur));
   const max = ui.call.limits?.maxPeersPerRoom;
   if (max && ui.call.peers.size + 1 >= max) notice(`This meeting is full: ${max} of ${max} people. Nobody else can join.`);
+  updateCount();
   updateRecording();
 }
 
 async function pollStats() {
-  if (!ui.call) return;
+  if (!ui.call || ui.ended) return;
   for (const [id, e] of ui.call.peers) {
     const li = document.querySelector(`#people li[data-peer="${CSS.escape(id)}"]`);
     if (!li) continue;
@@ -438,6 +758,7 @@ function updateSelf() {
   setPressed('btn-record', s.recording, s.recording ? 'Stop recording' : 'Record');
   $('btn-record').hidden = !CallRecorder.supported();
   updateTile('self');
+  updateScreenTile('self');
   updateRecording();
 }
 
@@ -470,6 +791,21 @@ function openPanel(which) {
   }
 }
 
+/** The People and Chat buttons open their pane, or close the panel when it shows already. */
+function togglePanel(which) {
+  closeMore();
+  if (!$('panel').hidden && !$(`${which}-pane`).hidden) { $('panel').hidden = true; return; }
+  openPanel(which);
+}
+
+/** The phone's More menu (Record, Files, Settings); on a wide screen they sit in the row. */
+function setMore(open) {
+  $('btn-more').setAttribute('aria-expanded', String(open));
+  $('more-menu').classList.toggle('open', open);
+}
+
+function closeMore() { setMore(false); }
+
 // Chat --------------------------------------------------------------------
 
 function addChat({ name, text, ts, self }) {
@@ -498,6 +834,18 @@ function showUnread() {
 }
 
 // Files ---------------------------------------------------------------------
+
+const transferWords = {
+  cancelled: 'Cancelled.',
+  'cancelled by the receiver': 'The receiver cancelled it.',
+  'cancelled by the sender': 'The sender cancelled it.',
+  'connection closed': 'The connection closed before the file was through. Send it again.',
+  'checksum mismatch at the receiver': 'The file arrived damaged and was thrown away. Send it again.',
+  'checksum mismatch: file discarded': 'The file arrived damaged and was thrown away. Ask for it again.',
+  'more data than announced': 'The file arrived damaged and was thrown away. Ask for it again.',
+  'data before file header': 'The file arrived damaged and was thrown away. Ask for it again.',
+  'bad file header': 'The file arrived damaged and was thrown away. Ask for it again.',
+};
 
 function addTransfer({ transfer, incoming, peerID, name, size }) {
   const li = document.createElement('li');
@@ -542,9 +890,9 @@ function addTransfer({ transfer, incoming, peerID, name, size }) {
   transfer.addEventListener('error', (e) => {
     cancel.remove();
     status.className = 'status bad';
-    status.textContent = `Failed: ${e.detail}`;
+    status.textContent = transferWords[e.detail] || 'The transfer failed. Send the file again.';
   });
-  if (incoming && ($('panel').hidden || $('files-pane').hidden)) notice(`${who} is sending you a file: ${name}. See Files.`);
+  if (incoming && ($('panel').hidden || $('files-pane').hidden)) notice(`${who} is sending you a file: ${name}. Open Files to save it.`);
 }
 
 // Controls ------------------------------------------------------------------
@@ -584,34 +932,46 @@ async function toggleShare() {
   }
   try {
     const t = await openScreen();
+    if (ui.ended) { t.stop(); return; }
     t.addEventListener('ended', () => { if (call.screen === t) call.setScreen(null); });
     call.setScreen(t);
   } catch (err) {
-    if (err && err.name !== 'NotAllowedError') notice(`Screen sharing failed: ${err.message || err}`);
+    const words = explainScreen(err);
+    if (words) notice(words);
   }
 }
 
-async function toggleRecording() {
+/** Starts recording, or stops it and saves the file. */
+function toggleRecording() {
+  if (ui.recorder) { stopRecording(); return; }
   const call = ui.call;
-  if (ui.recorder) {
-    const rec = ui.recorder;
-    ui.recorder = null;
-    call.setRecording(false);
-    const { blob, filename } = await rec.stop();
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = filename;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-    return;
-  }
-  const rec = new CallRecorder(() => [...ui.tiles.values()].map((f) => f.querySelector('video')));
+  const rec = new CallRecorder(() => [...ui.tiles.values()].filter((f) => !f.classList.contains('nocam')).map((f) => f.querySelector('video')));
   rec.start();
   rec.addAudio(call.stream);
   for (const e of call.peers.values()) rec.addAudio(e.peer.remoteStream);
-  call.addEventListener('tracks', (e) => { const p = call.peers.get(e.detail); if (p && ui.recorder === rec) rec.addAudio(p.peer.remoteStream); });
+  // New voices join the mix; the listener goes with the recording.
+  const onTracks = (e) => { const p = call.peers.get(e.detail); if (p) rec.addAudio(p.peer.remoteStream); };
+  call.addEventListener('tracks', onTracks);
+  ui.stopRecorderFeed = () => call.removeEventListener('tracks', onTracks);
   ui.recorder = rec;
   call.setRecording(true);
+}
+
+/** Stops the recording and offers the file (with its duration and cues) for download. */
+async function stopRecording() {
+  const rec = ui.recorder;
+  if (!rec) return;
+  ui.recorder = null;
+  ui.stopRecorderFeed();
+  ui.stopRecorderFeed = () => {};
+  if (!ui.call.ended) ui.call.setRecording(false);
+  const { blob, filename } = await rec.stop();
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = filename;
+  a.className = 'recording';
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
 }
 
 async function changeDevice(kind, deviceID) {
@@ -629,7 +989,7 @@ function setSpeaker(id) {
   ui.speaker = id;
   for (const f of ui.tiles.values()) {
     const v = f.querySelector('video');
-    if (v.setSinkId) v.setSinkId(id).catch((err) => notice(`Cannot use that speaker: ${err.message}`));
+    if (v.setSinkId) v.setSinkId(id).catch(() => notice('That speaker cannot be used right now: pick another in Settings.'));
   }
 }
 
@@ -661,8 +1021,10 @@ async function runNetworkCheck(iceServers) {
   const pill = $('net-verdict');
   pill.textContent = 'Checking network…';
   const r = await checkNetwork(iceServers);
+  if (ui.ended) return;
   pill.textContent = r.verdict;
-  pill.className = 'pill ' + (r.good === false ? 'bad' : 'good');
+  pill.className = 'pill verdict-pill ' + (r.good === false ? 'bad' : 'good');
+  $('net-verdict-long').textContent = r.verdict;
   const list = $('net-results');
   list.replaceChildren();
   for (const x of r.results) {

@@ -4,19 +4,59 @@
 // channels, and keeps the roster. No DOM here: the UI listens to events.
 //
 // Events (detail): 'peer-added' (id), 'peer-removed' (id), 'peer-updated' (id),
-// 'tracks' (id), 'chat' ({from, name, text, ts, self}), 'file' ({transfer,
-// incoming, peerID}), 'self' (our roster entry changed), 'error' ({code, message}).
+// 'arrived' (id: someone joined after us), 'departed' ({id, name}: someone
+// left), 'tracks' (id), 'levels' (Map id -> audio level 0..1, 'self' for
+// us), 'chat' ({from, name, text, ts, self}), 'file' ({transfer, incoming,
+// peerID}), 'self' (our roster entry changed), 'error' ({code, message}),
+// 'ended' (reason: the call is over and everything is released).
+//
+// Ending and reconnecting are separate paths. While the signaling client
+// reconnects (status 'reconnecting') the call keeps its peers and media:
+// peer-to-peer media does not ride on signaling. end() is the one way out:
+// whatever ends the call (leave, replaced, room gone, refusal, page hidden
+// for good) calls it, and it stops every local track, closes every peer
+// connection and data channel, and clears every timer of the call.
 
 import { Peer } from './peer.js';
 import { FileSend, FileReceive } from './files.js';
 
 const MAX_CHAT = 4000; // characters per chat message
+const LEVELS_MS = 300; // how often the speakers' audio levels are read
 
-/** Video budget per sender by number of other participants (mesh). */
-export function videoCap(others) {
-  if (others <= 1) return { maxBitrate: 1_500_000, scaleResolutionDownBy: 1 };
-  if (others <= 3) return { maxBitrate: 700_000, scaleResolutionDownBy: 1.5 };
-  return { maxBitrate: 350_000, scaleResolutionDownBy: 2 };
+/**
+ * The RTCConfiguration of every peer connection. max-bundle puts audio,
+ * video, the screen and the data channels on one transport and rtcp-mux
+ * puts RTCP on the RTP port, so a connection gathers one candidate per
+ * network and ICE server URL instead of one per media section and
+ * component: with relay forced and TURN over UDP, TCP and TLS that is 3
+ * TURN allocations per connection instead of 12 or more, which lets a full
+ * room of 6 fit the per-user allocation quota with room to spare. Every
+ * browser the page supports does BUNDLE and rtcp-mux.
+ */
+export function rtcConfig(iceServers, relayOnly) {
+  return {
+    iceServers,
+    iceTransportPolicy: relayOnly ? 'relay' : 'all',
+    bundlePolicy: 'max-bundle',
+    rtcpMuxPolicy: 'require',
+  };
+}
+
+/**
+ * Video budget per sender by number of other participants (mesh). While
+ * the screen is shared the camera gets less and the screen, whose text
+ * must stay legible, keeps its resolution.
+ */
+export function videoCap(others, sharing = false) {
+  let cam;
+  if (others <= 1) cam = { maxBitrate: 1_500_000, scaleResolutionDownBy: 1 };
+  else if (others <= 3) cam = { maxBitrate: 700_000, scaleResolutionDownBy: 1.5 };
+  else cam = { maxBitrate: 350_000, scaleResolutionDownBy: 2 };
+  if (!sharing) return { camera: cam, screen: null };
+  return {
+    camera: { maxBitrate: Math.min(cam.maxBitrate, 300_000), scaleResolutionDownBy: Math.max(cam.scaleResolutionDownBy, 2) },
+    screen: { maxBitrate: others <= 1 ? 1_500_000 : others <= 3 ? 1_000_000 : 600_000, scaleResolutionDownBy: 1 },
+  };
 }
 
 export class Call extends EventTarget {
@@ -42,15 +82,20 @@ export class Call extends EventTarget {
     this.limits = {};
     /** @type {Map<string, {peer: Peer, info: {id: string, name: string, state: object}}>} */
     this.peers = new Map();
-    this.sig.addEventListener('message', (e) => this.onMessage(e.detail));
-    this.sig.addEventListener('joined', (e) => this.onJoined(e.detail));
+    this.screen = null;
+    this.screenStream = new MediaStream(); // its id tells the others which track is the screen
+    this.ended = false;
+    this.onSigMessage = (e) => this.onMessage(e.detail);
+    this.onSigJoined = (e) => this.onJoined(e.detail);
+    this.sig.addEventListener('message', this.onSigMessage);
+    this.sig.addEventListener('joined', this.onSigJoined);
+    this.levelTimer = setInterval(() => this.readLevels(), LEVELS_MS);
+    this.localLevel = localLevelReader(this.stream);
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
-  config() {
-    return { iceServers: this.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all' };
-  }
+  config() { return rtcConfig(this.iceServers, this.relayOnly); }
 
   /** Handles a joined message: the first one, a resume, or a rejoin under a new id. */
   onJoined(m) {
@@ -83,13 +128,21 @@ export class Call extends EventTarget {
   }
 
   onMessage(m) {
+    if (this.ended) return;
     switch (m.type) {
       case 'peer-joined':
-        if (m.peer && m.peer.id !== this.selfID) this.addPeer(m.peer, false);
+        if (m.peer && m.peer.id !== this.selfID && !this.peers.has(m.peer.id)) {
+          this.addPeer(m.peer, false);
+          this.emit('arrived', m.peer.id);
+        }
         break;
-      case 'peer-left':
+      case 'peer-left': {
+        const name = this.peers.get(m.id)?.info.name;
+        if (name === undefined) break;
         this.removePeer(m.id);
+        this.emit('departed', { id: m.id, name });
         break;
+      }
       case 'state':
         if (this.peers.has(m.from)) this.updateInfo(m.from, m);
         break;
@@ -121,6 +174,7 @@ export class Call extends EventTarget {
    * is impolite and offers first; perfect negotiation sorts out the rest.
    */
   addPeer(p, newcomer) {
+    if (this.ended) return;
     if (this.peers.has(p.id)) { this.updateInfo(p.id, p); return; }
     const peer = new Peer({ peerID: p.id, polite: !newcomer, waitForOffer: !newcomer, config: this.config() });
     const info = { id: p.id, name: cleanName(p.name), state: { ...(p.state || {}) } };
@@ -137,9 +191,9 @@ export class Call extends EventTarget {
     });
     peer.addEventListener('chat', (e) => this.onChat(p.id, e.detail));
     peer.addEventListener('datachannel', (e) => this.onChannel(p.id, e.detail));
-    for (const kind of ['audio', 'video']) {
+    for (const kind of ['audio', 'video', 'screen']) {
       const t = this.outgoing(kind);
-      if (t) peer.setTrack(kind, t, this.stream);
+      if (t) peer.setTrack(kind, t, kind === 'screen' ? this.screenStream : this.stream);
     }
     this.emit('peer-added', p.id);
     this.applyCaps();
@@ -162,12 +216,10 @@ export class Call extends EventTarget {
     this.emit('peer-updated', id);
   }
 
-  /** The track we send for a kind: the screen wins over the camera. */
+  /** The track we send for a kind: 'audio', 'video' (the camera) or 'screen'. */
   outgoing(kind) {
-    if (kind === 'video') {
-      if (this.screen) return this.screen;
-      return this.state.cameraOff ? null : this.tracks.video;
-    }
+    if (kind === 'screen') return this.screen;
+    if (kind === 'video') return this.state.cameraOff ? null : this.tracks.video;
     return this.tracks.audio;
   }
 
@@ -185,7 +237,8 @@ export class Call extends EventTarget {
 
   pushTrack(kind) {
     const t = this.outgoing(kind);
-    for (const { peer } of this.peers.values()) peer.setTrack(kind, t, this.stream);
+    const stream = kind === 'screen' ? this.screenStream : this.stream;
+    for (const { peer } of this.peers.values()) peer.setTrack(kind, t, stream);
   }
 
   setMuted(muted) {
@@ -206,11 +259,24 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * Shares a screen track (null stops): an extra video track next to the
+   * camera, which keeps going. The first share adds a sender (one
+   * renegotiation); later ones replace its track.
+   */
   setScreen(track) {
-    if (this.screen && this.screen !== track) this.screen.stop();
+    if (this.screen && this.screen !== track) {
+      this.screenStream.removeTrack(this.screen);
+      this.screen.stop();
+    }
     this.screen = track || null;
+    if (track) {
+      track.contentHint = 'detail';
+      this.screenStream.addTrack(track);
+    }
     this.setState({ sharing: !!track });
-    this.pushTrack('video');
+    this.pushTrack('screen');
+    this.applyCaps();
   }
 
   setRecording(on) { this.setState({ recording: on }); }
@@ -234,8 +300,19 @@ export class Call extends EventTarget {
   }
 
   applyCaps() {
-    const cap = videoCap(this.peers.size);
-    for (const { peer } of this.peers.values()) peer.capVideo(cap);
+    const cap = videoCap(this.peers.size, !!this.screen);
+    for (const { peer } of this.peers.values()) {
+      peer.capVideo(cap.camera, 'video');
+      if (cap.screen) peer.capVideo(cap.screen, 'screen');
+    }
+  }
+
+  /** Emits 'levels': each peer's audio level, and ours ('self') unless muted. */
+  readLevels() {
+    const levels = new Map();
+    for (const [id, { peer, info }] of this.peers) levels.set(id, info.state?.muted ? 0 : peer.audioLevel());
+    levels.set('self', this.state.muted ? 0 : this.localLevel.read(this.tracks.audio));
+    this.emit('levels', levels);
   }
 
   /** Sends a chat message to everyone; returns it as shown locally. */
@@ -273,13 +350,58 @@ export class Call extends EventTarget {
     }, { once: true });
   }
 
-  /** Leaves the room and closes every connection. */
+  /** Leaves the room (the server tells the others at once), then ends the call. */
   leave() {
-    for (const id of [...this.peers.keys()]) this.removePeer(id);
     this.sig.leave();
-    for (const t of this.stream.getTracks()) t.stop();
-    if (this.screen) this.screen.stop();
+    this.end('You left the call.');
   }
+
+  /**
+   * Ends the call for whatever reason: closes every peer connection (and
+   * with it every data channel and file transfer), stops every local
+   * track (camera, microphone, screen: the lights go out), clears the
+   * call's timers and stops listening to signaling. Safe to call twice.
+   */
+  end(reason = '') {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.levelTimer);
+    this.localLevel.close();
+    this.sig.removeEventListener('message', this.onSigMessage);
+    this.sig.removeEventListener('joined', this.onSigJoined);
+    for (const id of [...this.peers.keys()]) this.removePeer(id);
+    for (const t of this.stream.getTracks()) t.stop();
+    for (const t of Object.values(this.tracks)) t?.stop();
+    if (this.screen) this.screen.stop();
+    this.emit('ended', reason);
+  }
+}
+
+/**
+ * Reads the loudness of our own microphone (0..1) with an analyser; the
+ * audio graph is built lazily for the current track and rebuilt when the
+ * track changes.
+ */
+function localLevelReader() {
+  let ctx = null, an = null, track = null, buf = null;
+  return {
+    read(t) {
+      if (!t || t.readyState !== 'live' || typeof AudioContext === 'undefined') return 0;
+      if (t !== track) {
+        track = t;
+        ctx ||= new AudioContext();
+        an = ctx.createAnalyser();
+        an.fftSize = 512;
+        buf = new Float32Array(an.fftSize);
+        ctx.createMediaStreamSource(new MediaStream([t])).connect(an);
+      }
+      an.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      return Math.min(1, Math.sqrt(sum / buf.length) * 4);
+    },
+    close() { ctx?.close(); ctx = null; track = null; },
+  };
 }
 
 /** Names as the server allows them: at most 64 characters, no control characters. */

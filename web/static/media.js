@@ -11,15 +11,16 @@
 export async function openLocalMedia({ audioID = '', videoID = '', audio = true, video = true } = {}) {
   const stream = new MediaStream();
   const problems = [];
+  const blocked = { camera: false, microphone: false };
   if (!navigator.mediaDevices?.getUserMedia) {
-    return { stream, warning: 'This browser gives the page no camera or microphone (the page needs HTTPS). You can still join to watch and listen.' };
+    return { stream, blocked, warning: 'This page cannot use a camera or microphone here: it needs an HTTPS address. You can still join to watch and listen.' };
   }
   const a = audio ? (audioID ? { deviceId: { exact: audioID } } : true) : false;
   const v = video ? videoConstraints(videoID) : false;
   if (a && v) {
     try {
       const s = await navigator.mediaDevices.getUserMedia({ audio: a, video: v });
-      return { stream: s, warning: '' };
+      return { stream: s, blocked, warning: '' };
     } catch (err) {
       // Fall through: try each kind alone to learn which one is refused.
     }
@@ -30,16 +31,18 @@ export async function openLocalMedia({ audioID = '', videoID = '', audio = true,
       const s = await navigator.mediaDevices.getUserMedia(kind === 'camera' ? { video: c } : { audio: c });
       s.getTracks().forEach((t) => stream.addTrack(t));
     } catch (err) {
+      if (isBlocked(err)) blocked[kind] = true;
       problems.push(explain(kind, err));
     }
   }
   let warning = problems.join(' ');
-  if (problems.length && stream.getTracks().length === 0) {
-    warning += ' You can still join: others will see and hear you once you allow it, and you will see and hear them.';
-  } else if (problems.length) {
-    warning += ' You can still join with what works.';
-  }
-  return { stream, warning };
+  if (problems.length) warning += ' You can join anyway.';
+  return { stream, blocked, warning };
+}
+
+/** Whether an error means the person (or the browser's settings) refused the device. */
+export function isBlocked(err) {
+  return err?.name === 'NotAllowedError' || err?.name === 'SecurityError';
 }
 
 export function videoConstraints(deviceID) {
@@ -56,21 +59,51 @@ export async function openTrack(kind, deviceID) {
   return s.getTracks()[0];
 }
 
-/** A sentence for people about why a device could not be used. */
+/**
+ * A short sentence for people about why a device could not be used, with
+ * what to do. Never the browser's own message: it is written for
+ * developers ("The object can not be found here.").
+ */
 export function explain(kind, err) {
+  const K = kind.charAt(0).toUpperCase() + kind.slice(1);
   switch (err && err.name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return `Permission to use the ${kind} was denied: allow it in the browser's site settings and reload.`;
+      return `${K} blocked: allow it in the site settings next to the address bar, then reload.`;
     case 'NotFoundError':
+      return `No ${kind} found: plug one in, then reload.`;
     case 'OverconstrainedError':
-      return `No ${kind} was found.`;
+      return `The chosen ${kind} is not available: pick another in Settings.`;
     case 'NotReadableError':
     case 'AbortError':
-      return `The ${kind} is in use by another application or could not be started.`;
+      return `The ${kind} is busy: close the other app using it, then reload.`;
     default:
-      return `The ${kind} could not be opened (${err && err.name ? err.name : err}).`;
+      return `The ${kind} could not be started: reload the page to try again.`;
   }
+}
+
+/** A sentence for a failed screen share, or '' when the person cancelled. */
+export function explainScreen(err) {
+  switch (err && err.name) {
+    case 'NotAllowedError':
+      return ''; // cancelled in the picker, or refused: nothing to say
+    case 'NotFoundError':
+      return 'There is nothing to share: no screen or window was offered. Try again and pick one.';
+    case 'NotReadableError':
+    case 'AbortError':
+      return 'The screen could not be captured: the system refused. Check its screen-recording permission, then try again.';
+    case 'TypeError':
+    case 'NotSupportedError':
+    case 'InvalidStateError':
+      return 'This browser cannot share the screen. Try a desktop browser.';
+    default:
+      return 'Screen sharing could not start. Try again.';
+  }
+}
+
+/** Whether this browser can share a screen at all (phones cannot). */
+export function canShareScreen() {
+  return typeof navigator.mediaDevices?.getDisplayMedia === 'function';
 }
 
 /** Devices grouped by kind: {audioinput:[], videoinput:[], audiooutput:[]}. */

@@ -49,8 +49,16 @@ export class Peer extends EventTarget {
     this.settingRemoteAnswer = false;
     this.pending = []; // candidates received before a remote description
     this.chain = Promise.resolve(); // serialises incoming signals
-    this.senders = { audio: null, video: null };
+    this.senders = { audio: null, video: null, screen: null };
+    // What the other side sends: its camera and microphone in one stream,
+    // its shared screen (an extra video track) in another. The screen's
+    // stream id comes over the chat channel ('media'); until it does, every
+    // track counts as camera or microphone.
     this.remoteStream = new MediaStream();
+    this.remoteScreen = new MediaStream();
+    this.remoteTracks = new Map(); // MediaStreamTrack -> the sender's stream id
+    this.remoteScreenID = '';
+    this.localScreenID = '';
     this.closed = false;
     this.disconnectTimer = 0;
     this.lastRestart = 0;
@@ -60,17 +68,17 @@ export class Peer extends EventTarget {
     // Chat rides one negotiated channel (same id on both sides): no race on
     // who creates it, and it is ready as soon as SCTP is up.
     this.chat = pc.createDataChannel('chat', { negotiated: true, id: 0 });
-    this.chat.onmessage = (e) => this.emit('chat', parseJSON(e.data));
-    this.chat.onopen = () => this.emit('chat-open');
+    this.chat.onmessage = (e) => this.onChannelMessage(parseJSON(e.data));
+    this.chat.onopen = () => { this.announceMedia(); this.emit('chat-open'); };
 
     pc.onnegotiationneeded = () => this.negotiate();
     pc.onicecandidate = ({ candidate }) => {
       if (candidate && candidate.candidate) this.emit('signal', { candidate: candidate.toJSON() });
     };
-    pc.ontrack = ({ track }) => {
-      this.remoteStream.addTrack(track);
-      track.onended = () => { this.remoteStream.removeTrack(track); this.emit('tracks'); };
-      this.emit('tracks');
+    pc.ontrack = ({ track, streams }) => {
+      this.remoteTracks.set(track, streams[0]?.id || '');
+      track.onended = () => { this.remoteTracks.delete(track); this.sortTracks(); };
+      this.sortTracks();
     };
     pc.ondatachannel = ({ channel }) => this.emit('datachannel', channel);
     pc.onconnectionstatechange = () => this.onState();
@@ -78,6 +86,56 @@ export class Peer extends EventTarget {
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  /** Chat-channel messages: 'media' is ours, the rest go to the call. */
+  onChannelMessage(m) {
+    if (m && m.type === 'media') {
+      this.remoteScreenID = typeof m.screen === 'string' ? m.screen : '';
+      this.sortTracks();
+      return;
+    }
+    this.emit('chat', m);
+  }
+
+  /** Tells the other side which of our streams is the screen. */
+  announceMedia() {
+    if (this.localScreenID) this.sendChat({ type: 'media', screen: this.localScreenID });
+  }
+
+  /** Puts each remote track in remoteStream or remoteScreen; emits 'tracks' on a change. */
+  sortTracks() {
+    let changed = false;
+    const live = new Set(this.remoteTracks.keys());
+    for (const s of [this.remoteStream, this.remoteScreen]) {
+      for (const t of s.getTracks()) {
+        if (!live.has(t)) { s.removeTrack(t); changed = true; }
+      }
+    }
+    for (const [t, id] of this.remoteTracks) {
+      const screen = t.kind === 'video' && id !== '' && id === this.remoteScreenID;
+      const want = screen ? this.remoteScreen : this.remoteStream;
+      const other = screen ? this.remoteStream : this.remoteScreen;
+      if (other.getTrackById(t.id)) { other.removeTrack(t); changed = true; }
+      if (!want.getTrackById(t.id)) { want.addTrack(t); changed = true; }
+    }
+    if (changed) this.emit('tracks');
+  }
+
+  /**
+   * The loudness (0..1) of the other side's audio lately, from the
+   * receiver's synchronization sources (the same in Chromium and Firefox).
+   */
+  audioLevel() {
+    if (this.closed) return 0;
+    let level = 0;
+    for (const r of this.pc.getReceivers()) {
+      if (r.track?.kind !== 'audio' || !r.getSynchronizationSources) continue;
+      // A source is listed for 10 s after its last packet; a muted
+      // sender's packets carry the level of silence.
+      for (const s of r.getSynchronizationSources()) level = Math.max(level, s.audioLevel || 0);
+    }
+    return level;
+  }
 
   /** The connection state for people: new, connecting, connected, disconnected, failed, closed. */
   get state() { return this.pc.connectionState; }
@@ -242,6 +300,11 @@ export class Peer extends EventTarget {
    * track in place, which needs none. A null track sends nothing.
    */
   async setTrack(kind, track, stream) {
+    if (this.closed) return;
+    if (kind === 'screen' && stream && stream.id !== this.localScreenID) {
+      this.localScreenID = stream.id;
+      this.announceMedia();
+    }
     const s = this.senders[kind];
     if (s) {
       await s.replaceTrack(track);
@@ -251,9 +314,9 @@ export class Peer extends EventTarget {
     this.senders[kind] = this.pc.addTrack(track, stream);
   }
 
-  /** Caps the video we send to this peer (mesh budget). */
-  async capVideo({ maxBitrate, scaleResolutionDownBy }) {
-    const s = this.senders.video;
+  /** Caps the video we send to this peer (mesh budget) on the camera or screen sender. */
+  async capVideo({ maxBitrate, scaleResolutionDownBy }, kind = 'video') {
+    const s = this.senders[kind];
     if (!s) return;
     const p = s.getParameters();
     if (!p.encodings || p.encodings.length === 0) return; // not negotiated yet
@@ -286,7 +349,8 @@ export class Peer extends EventTarget {
     clearTimeout(this.restartTimer);
     clearTimeout(this.offerTimer);
     clearTimeout(this.stuckTimer);
-    this.pc.close();
+    this.chat.close();
+    this.pc.close(); // closes every data channel, file transfers' included
     this.emit('closed');
   }
 }

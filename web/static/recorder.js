@@ -1,6 +1,10 @@
 // Local recording of the call: the visible tiles drawn onto a canvas and
 // everyone's audio mixed, recorded with MediaRecorder into a WebM file that
 // stays on this computer. The others are told through signaling state.
+// When it stops, the file gets its duration and cues (webm.js), so common
+// players show its length and can seek.
+
+import { finishWebM } from './webm.js';
 
 const FPS = 15;
 const W = 1280, H = 720;
@@ -28,7 +32,8 @@ export class CallRecorder {
     this.dest = this.audio.createMediaStreamDestination();
     this.timer = setInterval(() => this.draw(), 1000 / FPS);
     this.draw();
-    const stream = new MediaStream([...this.canvas.captureStream(FPS).getVideoTracks(), ...this.dest.stream.getAudioTracks()]);
+    this.stream = new MediaStream([...this.canvas.captureStream(FPS).getVideoTracks(), ...this.dest.stream.getAudioTracks()]);
+    const stream = this.stream;
     const types = ['video/webm;codecs=vp8,opus', 'video/webm'];
     const mimeType = types.find((t) => MediaRecorder.isTypeSupported(t)) || '';
     this.rec = new MediaRecorder(stream, mimeType ? { mimeType } : {});
@@ -65,18 +70,27 @@ export class CallRecorder {
     });
   }
 
-  /** Stops and resolves with {blob, filename}. */
-  stop() {
-    return new Promise((resolve) => {
-      this.rec.onstop = () => {
-        clearInterval(this.timer);
-        this.audio.close();
-        const blob = new Blob(this.chunks, { type: 'video/webm' });
-        this.chunks = [];
-        const stamp = this.started.toISOString().slice(0, 19).replace(/[:T]/g, '-');
-        resolve({ blob, filename: `streamsync-${stamp}.webm` });
-      };
+  /**
+   * Stops and resolves with {blob, filename, durationMs}: the WebM with its
+   * duration and cues written in (or as recorded, if it cannot be read).
+   */
+  async stop() {
+    const raw = await new Promise((resolve) => {
+      this.rec.onstop = () => resolve(new Blob(this.chunks, { type: 'video/webm' }));
       this.rec.stop();
     });
+    clearInterval(this.timer);
+    for (const t of this.stream.getTracks()) t.stop();
+    this.audio.close();
+    this.chunks = [];
+    const stamp = this.started.toISOString().slice(0, 19).replace(/[:T]/g, '-');
+    const filename = `streamsync-${stamp}.webm`;
+    try {
+      const { blob, durationMs } = await finishWebM(raw);
+      return { blob, filename, durationMs };
+    } catch (err) {
+      console.warn('recording: cannot write duration and cues', err);
+      return { blob: raw, filename, durationMs: Date.now() - this.started.getTime() };
+    }
   }
 }

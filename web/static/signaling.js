@@ -38,9 +38,14 @@ export function signalingURL(loc = location) {
   return (loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + '/ws';
 }
 
-/** Pre-flight: the welcome object (createPasswordRequired, limits) over plain HTTP. */
-export async function preflight() {
-  const r = await fetch('/ws', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+/**
+ * Pre-flight: the welcome object (createPasswordRequired, limits) over
+ * plain HTTP; with a room id, also room: {exists, peers} when the server
+ * can tell.
+ */
+export async function preflight(room = '') {
+  const q = room ? '?room=' + encodeURIComponent(room) : '';
+  const r = await fetch('/ws' + q, { headers: { Accept: 'application/json' }, cache: 'no-store' });
   if (!r.ok) throw new Error('signaling pre-flight: HTTP ' + r.status);
   return r.json();
 }
@@ -191,7 +196,7 @@ export class Signaling extends EventTarget {
           const why = {
             'room-not-found': 'The meeting ended while you were disconnected.',
             'room-full': 'The meeting filled up while you were disconnected.',
-          }[m.code] || `Could not get back into the meeting (${m.message || m.code}).`;
+          }[m.code] || 'The server did not let you back into the meeting. Rejoin to try again.';
           if (this.ws) this.ws.close(1000);
           this.stop(why);
           return;

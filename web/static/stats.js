@@ -37,25 +37,33 @@ export function selectedPath(report) {
 
 /**
  * Classifies a pair of ICE candidates (RTCIceCandidateStats) into words:
- * "direct", "direct via STUN", or "relayed via TURN (UDP|TCP|TLS)".
- * A relay on our side names the protocol we use to reach our TURN server;
- * a relay only on the other side is the other side's business, so it says
- * so. A remote peer-reflexive candidate alone is not taken as proof of a NAT:
- * it also appears when the peer's own candidate is still in flight.
+ * "direct", or "relayed via TURN (UDP|TCP|TLS)" when we relay, or
+ * "relayed via TURN (their side)" when only the other side does. A relay
+ * on our side names the protocol we use to reach our TURN server.
+ *
+ * Only the relay is told apart: it is the one difference a person acts on
+ * (who sees my address, what the server carries), and the one both
+ * browsers report alike. Whether a direct pair crosses a NAT is not: for
+ * one connection Chromium may list a peer-reflexive local candidate where
+ * Firefox lists the host candidate it came from, so "direct via STUN" in
+ * one browser was "direct" in the other.
  */
 export function describe(local, remote) {
   const lt = local?.candidateType, rt = remote?.candidateType;
   if (lt === 'relay') {
-    const p = (local.relayProtocol || 'udp').toUpperCase();
+    const p = relayProtocol(local);
     return { kind: 'relay', protocol: p, path: `relayed via TURN (${p})` };
   }
   if (rt === 'relay') {
     return { kind: 'relay', protocol: '', path: 'relayed via TURN (their side)' };
   }
-  if (lt === 'srflx' || lt === 'prflx' || rt === 'srflx') {
-    return { kind: 'stun', protocol: (local?.protocol || '').toUpperCase(), path: 'direct via STUN' };
-  }
   return { kind: 'direct', protocol: (local?.protocol || '').toUpperCase(), path: 'direct' };
+}
+
+/** The protocol to our TURN server: relayProtocol, which Firefox may leave out for TLS (its url says turns:). */
+function relayProtocol(local) {
+  if (typeof local.url === 'string' && /^turns:/i.test(local.url)) return 'TLS';
+  return (local.relayProtocol || 'udp').toUpperCase();
 }
 
 /** Bits per second between two samples of selectedPath, or null. */
