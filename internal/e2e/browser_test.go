@@ -108,6 +108,12 @@ type participant struct {
 // hookScript runs before the page's own scripts: it records every
 // RTCPeerConnection the page creates and the signaling WebSocket, so that
 // tests can read getStats without the page exporting anything.
+//
+// It also keeps what the tests of "ended means ended" and of leaks look at:
+// every track getUserMedia and getDisplayMedia handed out (and how often
+// they were asked), the relay candidates each connection gathered, the
+// page's live intervals, the live event listeners by type, and the files
+// the page offered for download (recorded, not saved).
 const hookScript = `(() => {
   window.__streamsyncDebug = true;
   const blobs = new Map();
@@ -116,7 +122,49 @@ const hookScript = `(() => {
   const Orig = window.RTCPeerConnection;
   const pcs = [];
   window.RTCPeerConnection = class extends Orig {
-    constructor(...a) { super(...a); pcs.push(this); }
+    constructor(...a) {
+      super(...a);
+      this.__config = a[0] || {};
+      this.__relay = 0;
+      this.addEventListener('icecandidate', (e) => { if (e.candidate && e.candidate.type === 'relay') this.__relay++; });
+      pcs.push(this);
+    }
+  };
+  const tracks = [];
+  const asked = { getUserMedia: 0, getDisplayMedia: 0 };
+  const md = navigator.mediaDevices;
+  for (const name of ['getUserMedia', 'getDisplayMedia']) {
+    if (!md || !md[name]) continue;
+    const orig = md[name].bind(md);
+    const wrapped = async (...a) => { asked[name]++; const s = await orig(...a); tracks.push(...s.getTracks()); return s; };
+    Object.defineProperty(md, name, { configurable: true, writable: true, value: wrapped });
+  }
+  const liveIntervals = new Set();
+  const setI = window.setInterval, clearI = window.clearInterval;
+  window.setInterval = function (fn, ms, ...a) { const id = setI.call(window, fn, ms, ...a); liveIntervals.add(id); return id; };
+  window.clearInterval = function (id) { liveIntervals.delete(id); return clearI.call(window, id); };
+  const listeners = new WeakMap(), listenerCount = {};
+  const add = EventTarget.prototype.addEventListener, remove = EventTarget.prototype.removeEventListener;
+  EventTarget.prototype.addEventListener = function (type, fn, opts) {
+    if (fn && !(opts && opts.once)) {
+      let m = listeners.get(this);
+      if (!m) { m = new Map(); listeners.set(this, m); }
+      let set = m.get(type);
+      if (!set) { set = new Set(); m.set(type, set); }
+      if (!set.has(fn)) { set.add(fn); listenerCount[type] = (listenerCount[type] || 0) + 1; }
+    }
+    return add.call(this, type, fn, opts);
+  };
+  EventTarget.prototype.removeEventListener = function (type, fn, opts) {
+    const set = listeners.get(this)?.get(type);
+    if (set && set.delete(fn)) listenerCount[type]--;
+    return remove.call(this, type, fn, opts);
+  };
+  const downloads = [];
+  const click = HTMLAnchorElement.prototype.click;
+  HTMLAnchorElement.prototype.click = function () {
+    if (this.download) { downloads.push({ name: this.download, href: this.href }); return; }
+    return click.call(this);
   };
   const alerts = [];
   window.alert = (m) => { alerts.push(String(m)); };
@@ -124,6 +172,49 @@ const hookScript = `(() => {
     pcs,
     alerts,
     blobs,
+    tracks,
+    asked,
+    liveIntervals,
+    listenerCount,
+    downloads,
+    // A stand-in for the screen picker: headless browsers have no screen
+    // to capture. A canvas that keeps changing, as a shared window would.
+    fakeScreen() {
+      md.getDisplayMedia = async () => {
+        asked.getDisplayMedia++;
+        const c = document.createElement('canvas');
+        c.width = 1280; c.height = 720;
+        const g = c.getContext('2d');
+        let n = 0;
+        const draw = () => { g.fillStyle = 'hsl(' + (n++ * 7 % 360) + ' 60% 50%)'; g.fillRect(0, 0, 1280, 720); g.fillStyle = '#fff'; g.font = '64px sans-serif'; g.fillText('Shared screen ' + n, 80, 360); };
+        draw();
+        const timer = setI.call(window, draw, 66);
+        const s = c.captureStream(15);
+        s.getVideoTracks()[0].addEventListener('ended', () => clearI.call(window, timer));
+        const stop = MediaStreamTrack.prototype.stop;
+        s.getVideoTracks()[0].stop = function () { clearI.call(window, timer); return stop.call(this); };
+        tracks.push(...s.getTracks());
+        return s;
+      };
+    },
+    // What ending a call must leave behind: no live local track, no open
+    // peer connection, no interval of the page.
+    async ended() {
+      return JSON.stringify({
+        liveTracks: tracks.filter((t) => t.readyState !== 'ended').map((t) => t.kind + ':' + t.label),
+        openPCs: pcs.filter((pc) => pc.signalingState !== 'closed').length,
+        intervals: liveIntervals.size,
+      });
+    },
+    // Inbound RTP bytes over every connection still open.
+    async inboundBytes() {
+      let n = 0;
+      for (const pc of pcs) {
+        if (pc.signalingState === 'closed') continue;
+        for (const s of (await pc.getStats()).values()) if (s.type === 'inbound-rtp') n += s.bytesReceived || 0;
+      }
+      return n;
+    },
     async media() {
       const out = [];
       for (const pc of pcs) {

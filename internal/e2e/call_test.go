@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-var updateScreenshot = flag.Bool("screenshot", false, "write docs/screenshot-call.png from the two-person call")
+var updateScreenshot = flag.Bool("screenshot", false, "write the README's screenshots, docs/screenshot-call.png and docs/screenshot-phone.png, from the three-person call")
 
 // TestBrowser runs the call page's end-to-end tests against the appliance.
 // Subtests run one after the other: two cores do not carry more media.
@@ -166,7 +166,6 @@ max_peers_per_room = 2`})
 			p.assertSelectedPair("relay", "udp")
 		}
 		alice.waitFor("bitrate shown", `/bit\/s/.test(document.querySelector('#people li .rate').textContent)`, mediaWait)
-		screenshot(t, alice)
 	})
 
 	// 2. Only TURN over TCP offered.
@@ -286,6 +285,41 @@ max_peers_per_room = 2`})
 		})
 	})
 
+	// Pre-join count and toggles, notices, count, duo layout, speaker.
+	t.Run("Presence", func(t *testing.T) {
+		testPresence(t, b.newParticipant(t, "Alice"), b.newParticipant(t, "Bob"), b.newParticipant(t, "Carol"), app.HTTPURL)
+	})
+
+	// The screen as an extra track, spotlight, pin, full screen.
+	t.Run("ScreenShare", func(t *testing.T) {
+		testScreenShare(t, b.newParticipant(t, "Alice"), b.newParticipant(t, "Bob"), app.HTTPURL)
+	})
+
+	// Three people; Carol is on a phone. Every control fits 360x640 and
+	// 390x844 and the tiles use the space. The README's screenshots.
+	t.Run("PhoneLayout", func(t *testing.T) {
+		alice := b.newParticipant(t, "Alice")
+		bob := b.newParticipant(t, "Bob")
+		carol := b.newParticipant(t, "Carol")
+		link := alice.startMeeting(app.HTTPURL, false)
+		bob.joinByLink(link, false)
+		carol.setViewport(phoneSizes[0][0], phoneSizes[0][1]) // she opens the link on her phone
+		carol.joinByLink(link, false)
+		for _, p := range []*participant{alice, bob, carol} {
+			p.waitMedia(2, true)
+		}
+		alice.do("chat", chromedp.Click(chromedp.CSS("#btn-chat")),
+			chromedp.SetValue(chromedp.CSS("#chat-input"), "Slides are up in a minute"),
+			chromedp.Click(chromedp.CSS("#chat-form button")), chromedp.Click(chromedp.CSS("#btn-people")))
+		for _, sz := range phoneSizes {
+			checkPhoneLayout(t, carol, sz[0], sz[1], fmt.Sprintf("phone-chromium-%dx%d", sz[0], sz[1]))
+		}
+		alice.waitPaths(2, "direct")
+		readmeShot(t, alice, "screenshot-call.png")
+		carol.setViewport(390, 844)
+		readmeShot(t, carol, "screenshot-phone.png")
+	})
+
 	// 7. The signaling WebSocket is cut and restored: the call recovers by itself.
 	t.Run("SignalingCut", func(t *testing.T) {
 		proxy := startCutProxy(t, app.HTTPURL[len("http://"):])
@@ -372,20 +406,20 @@ func (p *participant) assertSelectedPair(localType, relayProto string) {
 	}
 }
 
-// screenshot captures the participant's page; with -screenshot it becomes
-// docs/screenshot-call.png.
-func screenshot(t *testing.T, p *participant) {
+// readmeShot captures a page; with -screenshot it becomes docs/<name>.
+func readmeShot(t *testing.T, p tab, name string) {
 	t.Helper()
-	shot, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
+	shot := p.screenshot()
 	if _, err := png.Decode(bytes.NewReader(shot)); err != nil {
 		t.Fatalf("screenshot is not a PNG: %v", err)
 	}
-	out := filepath.Join(t.TempDir(), "screenshot-call.png")
+	dir := shotDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	out := filepath.Join(dir, name)
 	if *updateScreenshot {
-		out = filepath.Join("..", "..", "docs", "screenshot-call.png")
+		out = filepath.Join("..", "..", "docs", name)
 	}
 	if err := os.WriteFile(out, shot, 0o644); err != nil {
 		t.Fatal(err)

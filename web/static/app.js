@@ -407,7 +407,7 @@ function enterCall() {
   $('set-sounds').onchange = () => localStorage.setItem(SOUNDS_KEY, $('set-sounds').checked ? 'on' : 'off');
   $('set-name').onchange = () => { call.setName($('set-name').value); localStorage.setItem(NAME_KEY, call.name); };
   document.addEventListener('keydown', onKey);
-  narrow.addEventListener('change', layout);
+  narrow.addEventListener('change', onNarrow);
   ui.statsTimer = setInterval(pollStats, STATS_MS);
   if (!narrow.matches) openPanel('people');
   else $('panel').hidden = true;
@@ -448,7 +448,7 @@ function endCall(reason) {
   ui.sig.leave(); // already stopped when it ended the call; says goodbye otherwise
   for (const id of [...ui.tiles.keys()]) removeTile(id);
   document.removeEventListener('keydown', onKey);
-  narrow.removeEventListener('change', layout);
+  narrow.removeEventListener('change', onNarrow);
   clearTimeout(notice.timer);
   ui.audioCtx?.close();
   ui.audioCtx = null;
@@ -581,6 +581,13 @@ function fullscreen(fig) {
   if (document.fullscreenElement === fig) { document.exitFullscreen(); return; }
   const req = fig.requestFullscreen || fig.webkitRequestFullscreen;
   Promise.resolve(req.call(fig)).catch(() => notice('This browser did not allow full screen here.'));
+}
+
+/** The window became phone-sized or wide: the panel would cover the tiles on a phone. */
+function onNarrow() {
+  if (narrow.matches) $('panel').hidden = true;
+  closeMore();
+  layout();
 }
 
 /**
