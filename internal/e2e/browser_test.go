@@ -166,9 +166,22 @@ const hookScript = `(() => {
     if (this.download) { downloads.push({ name: this.download, href: this.href }); return; }
     return click.call(this);
   };
+  const WS = window.WebSocket;
+  const sockets = [];
+  window.WebSocket = class extends WS {
+    constructor(...a) {
+      super(...a);
+      sockets.push(this);
+      this.addEventListener('message', (e) => {
+        try { const m = JSON.parse(e.data); if (m.type === 'joined') window.__e2e.joined = m; } catch { /* not ours */ }
+      });
+    }
+  };
   const alerts = [];
   window.alert = (m) => { alerts.push(String(m)); };
   window.__e2e = {
+    sockets,
+    joined: null,
     pcs,
     alerts,
     blobs,
@@ -203,6 +216,7 @@ const hookScript = `(() => {
       return JSON.stringify({
         liveTracks: tracks.filter((t) => t.readyState !== 'ended').map((t) => t.kind + ':' + t.label),
         openPCs: pcs.filter((pc) => pc.signalingState !== 'closed').length,
+        openSockets: sockets.filter((s) => s.readyState !== WebSocket.CLOSED && s.readyState !== WebSocket.CLOSING).length,
         intervals: liveIntervals.size,
       });
     },

@@ -361,6 +361,10 @@ max_peers_per_room = 2`})
 		}
 	})
 
+	// Ended means ended, every way a call ends (issue 16.1); leaks.
+	t.Run("Ended", func(t *testing.T) { testEnded(t, b, app) })
+	t.Run("EndedAfterDrop", func(t *testing.T) { testEndedAfterDrop(t, b) })
+
 	// 8. Camera permission denied: the page says so, and the person joins
 	// anyway. Dave's browser has no fake permission UI: the camera is denied
 	// and the microphone granted through the browser's permission settings.
