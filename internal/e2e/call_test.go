@@ -375,12 +375,24 @@ max_peers_per_room = 2`})
 		dave.setPermission(app.HTTPURL, "microphone", browser.PermissionSettingGranted)
 		link := alice.startMeeting(app.HTTPURL, false)
 		dave.do("open invite link", chromedp.Navigate(link))
-		dave.waitFor("denied message", `/camera was denied/.test(document.getElementById('media-warning').textContent)`, joinWait)
+		dave.waitFor("blocked message", `document.getElementById('media-warning').textContent === 'Camera blocked: allow it in the site settings next to the address bar, then reload. You can join anyway.'`, joinWait)
+		if got := eval[string](dave, `document.getElementById('pre-camera').selectedOptions[0].textContent + ' / ' + document.getElementById('preview-off').textContent`); got != "Camera blocked / Camera blocked" {
+			t.Errorf("a blocked camera is called %q, want it called blocked, not missing", got)
+		}
 		dave.finishJoin(false)
 		dave.waitMedia(1, true)   // Dave sees and hears Alice
 		alice.waitMedia(1, false) // Alice hears Dave (no video from him)
 		alice.waitFor("Dave's tile without camera", `[...document.querySelectorAll('#grid .tile.nocam .name')].some((n) => n.textContent === 'Dave')`, mediaWait)
+		testScreenShareErrors(t, alice)
 	})
+
+	// A recording has its duration and cues.
+	t.Run("Recording", func(t *testing.T) {
+		testRecording(t, b.newParticipant(t, "Alice"), b.newParticipant(t, "Bob"), app.HTTPURL)
+	})
+
+	// Bad links are said before the camera opens, on the page's design.
+	t.Run("BadLinks", func(t *testing.T) { testBadLinks(t, b, app) })
 }
 
 // assertSelectedPair checks the selected candidate pair of every media
