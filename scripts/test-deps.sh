@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, only where missing:
-# Debian's chromium (browser end-to-end tests), iproute2/nftables and
+# Debian's chromium and firefox-esr (browser end-to-end tests), iproute2/nftables and
 # libnss3-tools (network-namespace tests), lintian (the .deb) and
 # prometheus (for promtool). Go modules come through `go mod download`.
 # Safe to run again; does nothing when everything is present.
@@ -8,6 +8,7 @@ set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr) # driven over its own WebDriver BiDi agent
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools) # the network tests' browsers trust a test CA
@@ -30,7 +31,7 @@ if ((${#need[@]})); then
 		chmod 0755 /usr/sbin/policy-rc.d
 		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	fi
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
 	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 go mod download

@@ -136,7 +136,17 @@ const hookScript = `(() => {
   for (const name of ['getUserMedia', 'getDisplayMedia']) {
     if (!md || !md[name]) continue;
     const orig = md[name].bind(md);
-    const wrapped = async (...a) => { asked[name]++; const s = await orig(...a); tracks.push(...s.getTracks()); return s; };
+    const wrapped = async (...a) => {
+      asked[name]++;
+      // A test may ask for smaller camera frames (window.__e2eVideoMax = [w, h]) to spare the CPU.
+      const max = window.__e2eVideoMax;
+      if (max && name === 'getUserMedia' && a[0] && a[0].video) {
+        a[0] = { ...a[0], video: { ...(a[0].video === true ? {} : a[0].video), width: { ideal: max[0] }, height: { ideal: max[1] } } };
+      }
+      const s = await orig(...a);
+      tracks.push(...s.getTracks());
+      return s;
+    };
     Object.defineProperty(md, name, { configurable: true, writable: true, value: wrapped });
   }
   const liveIntervals = new Set();
@@ -332,7 +342,9 @@ func groupOf(t testing.TB) *group {
 	return g
 }
 
-func (b *browserProc) newParticipant(t testing.TB, name string) *participant {
+// newParticipant opens a tab for name; each of scripts runs before the
+// page's own scripts, before the hook.
+func (b *browserProc) newParticipant(t testing.TB, name string, scripts ...string) *participant {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	p := &participant{t: t, name: name, ctx: ctx, cancel: cancel}
@@ -343,8 +355,10 @@ func (b *browserProc) newParticipant(t testing.TB, name string) *participant {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("%s: open tab: %v", name, err)
 	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hookScript}); err != nil {
-		t.Fatalf("%s: add hook: %v", name, err)
+	for _, src := range append(scripts, hookScript) {
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
+			t.Fatalf("%s: add hook: %v", name, err)
+		}
 	}
 	go func() {
 		for m, err := range chromedp.Console(ctx) {

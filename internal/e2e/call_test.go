@@ -22,8 +22,15 @@ var updateScreenshot = flag.Bool("screenshot", false, "write the README's screen
 // TestBrowser runs the call page's end-to-end tests against the appliance.
 // Subtests run one after the other: two cores do not carry more media.
 func TestBrowser(t *testing.T) {
-	b := launchBrowser(t, true)
+	certPath, keyPath, spki := selfSignedFiles(t)
+	b := launchBrowser(t, true, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
 	app := startAppliance(t, applianceOpts{udp: true, tcp: true})
+
+	// Four people, relay forced, TURN over UDP, TCP and TLS: media for
+	// all, one allocation per connection and TURN URL.
+	t.Run("RelayRoomOfFour", func(t *testing.T) {
+		testRelayRoom(t, b, startApplianceConfig(t, relayApplianceConfig(certPath, keyPath)))
+	})
 
 	// A create password and a room cap of two: the page asks for the
 	// password, says when it is wrong, and says when the room is full.

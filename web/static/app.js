@@ -7,7 +7,7 @@ import { Signaling, SignalingError, preflight } from './signaling.js';
 import { Call, cleanName } from './call.js';
 import { openLocalMedia, openTrack, openScreen, listDevices, levelMeter, explain, explainScreen, canShareScreen } from './media.js';
 import { selectedPath, bitrate, formatBitrate } from './stats.js';
-import { checkNetwork } from './netcheck.js';
+import { startNetworkCheck } from './netcheck.js';
 import { formatSize } from './files.js';
 import { CallRecorder } from './recorder.js';
 
@@ -18,6 +18,7 @@ const SOUNDS_KEY = 'streamsync.sounds';
 // characters of URL-safe base64. Anything else is not a meeting link.
 const ROOM_RE = /^[A-Za-z0-9_-]{22}$/;
 const STATS_MS = 2000;
+const BEST_TURN_WAIT_MS = 7000; // at most this long before calling with every TURN URL
 const PREJOIN_POLL_MS = 10000; // how often the pre-join screen re-counts the people in
 const SPEAKING = 0.04; // audio level above which someone counts as speaking
 const SPEAKER_HOLD_MS = 1500; // a speaker stays highlighted through short pauses
@@ -337,8 +338,12 @@ async function join() {
     history.replaceState(null, '', '/#' + joined.room);
   }
   enterCall();
-  ui.call.onJoined(joined);
-  runNetworkCheck(joined.iceServers);
+  // The network check first says which TURN transport works best; the
+  // connections then use that one only (one allocation per network).
+  const check = startNetworkCheck(joined.iceServers);
+  showNetworkCheck(check.all);
+  const best = await Promise.race([check.best, new Promise((r) => setTimeout(() => r(''), BEST_TURN_WAIT_MS))]);
+  if (!ui.call.ended) ui.call.start(joined, best);
 }
 
 // ---------------------------------------------------------------- call
@@ -1024,10 +1029,10 @@ function onKey(e) {
 
 // Network check -----------------------------------------------------------
 
-async function runNetworkCheck(iceServers) {
+async function showNetworkCheck(all) {
   const pill = $('net-verdict');
   pill.textContent = 'Checking network…';
-  const r = await checkNetwork(iceServers);
+  const r = await all;
   if (ui.ended) return;
   pill.textContent = r.verdict;
   pill.className = 'pill verdict-pill ' + (r.good === false ? 'bad' : 'good');

@@ -19,6 +19,7 @@
 
 import { Peer } from './peer.js';
 import { FileSend, FileReceive } from './files.js';
+import { onlyTURN } from './netcheck.js';
 
 const MAX_CHAT = 4000; // characters per chat message
 const LEVELS_MS = 300; // how often the speakers' audio levels are read
@@ -82,6 +83,12 @@ export class Call extends EventTarget {
     this.limits = {};
     /** @type {Map<string, {peer: Peer, info: {id: string, name: string, state: object}}>} */
     this.peers = new Map();
+    // The one TURN URL connections use ('' = all), chosen by the network
+    // check before the first connection: with UDP, TCP and TLS offered a
+    // connection would otherwise hold three allocations per network.
+    this.turnURL = '';
+    this.started = false; // onJoined has run; signaling messages wait until then
+    this.early = [];
     this.screen = null;
     this.screenStream = new MediaStream(); // its id tells the others which track is the screen
     this.ended = false;
@@ -95,7 +102,19 @@ export class Call extends EventTarget {
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
-  config() { return rtcConfig(this.iceServers, this.relayOnly); }
+  config() { return rtcConfig(onlyTURN(this.iceServers, this.turnURL), this.relayOnly); }
+
+  /**
+   * Starts the call: the first joined message, with the TURN URL the
+   * network check found best ('' = all). Room events that came meanwhile
+   * are handled now, in order.
+   */
+  start(joined, turnURL = '') {
+    this.turnURL = turnURL;
+    this.onJoined(joined);
+    this.started = true;
+    for (const m of this.early.splice(0)) this.onMessage(m);
+  }
 
   /** Handles a joined message: the first one, a resume, or a rejoin under a new id. */
   onJoined(m) {
@@ -109,7 +128,7 @@ export class Call extends EventTarget {
       for (const [id, p] of present) {
         const e = this.peers.get(id);
         if (e) {
-          e.peer.setConfiguration({ iceServers: this.iceServers });
+          e.peer.setConfiguration({ iceServers: onlyTURN(this.iceServers, this.turnURL) });
           this.updateInfo(id, p);
           const st = e.peer.state;
           if (st === 'failed' || st === 'disconnected') e.peer.restart('signaling resumed');
@@ -129,6 +148,7 @@ export class Call extends EventTarget {
 
   onMessage(m) {
     if (this.ended) return;
+    if (!this.started) { this.early.push(m); return; }
     switch (m.type) {
       case 'peer-joined':
         if (m.peer && m.peer.id !== this.selfID && !this.peers.has(m.peer.id)) {
@@ -160,7 +180,7 @@ export class Call extends EventTarget {
       case 'ice-servers':
         if (Array.isArray(m.iceServers)) {
           this.iceServers = m.iceServers;
-          for (const { peer } of this.peers.values()) peer.setConfiguration({ iceServers: this.iceServers });
+          for (const { peer } of this.peers.values()) peer.setConfiguration({ iceServers: onlyTURN(this.iceServers, this.turnURL) });
         }
         break;
       case 'error':
@@ -187,6 +207,9 @@ export class Call extends EventTarget {
     peer.addEventListener('tracks', () => this.emit('tracks', p.id));
     peer.addEventListener('state', () => {
       if (peer.state === 'connected') this.applyCaps();
+      // A connection that failed on the chosen TURN URL gets all of them
+      // for its ICE restart: the network may have changed under it.
+      if (peer.state === 'failed' && this.turnURL) peer.setConfiguration({ iceServers: this.iceServers });
       this.emit('peer-updated', p.id);
     });
     peer.addEventListener('chat', (e) => this.onChat(p.id, e.detail));

@@ -45,20 +45,53 @@ export async function probeTURN(server) {
   }
 }
 
+const PREFERENCE = ['udp', 'tcp', 'tls']; // the cheapest way through first
+
 /**
- * Runs every probe in parallel. Resolves with
- * {results: [{url, transport, ok, ms}], verdict, good}.
+ * Runs every probe in parallel. Returns two promises: best, the URL of
+ * the most preferred transport that works (UDP, else TCP, else TLS; ''
+ * when none does), settled as soon as it is known; and all, every result
+ * with the verdict: {results: [{url, transport, ok, ms}], verdict, good}.
  */
-export async function checkNetwork(iceServers) {
+export function startNetworkCheck(iceServers) {
   const urls = turnURLs(iceServers);
-  const results = await Promise.all(urls.map(async (u) => {
+  const probes = urls.map(async (u) => {
     try {
       return { url: u.url, transport: u.transport, ...(await probeTURN(u.server)) };
     } catch (err) {
       return { url: u.url, transport: u.transport, ok: false, ms: 0, error: String(err) };
     }
-  }));
-  return { results, ...verdict(results) };
+  });
+  const order = urls.map((u, i) => i).sort((a, b) => PREFERENCE.indexOf(urls[a].transport) - PREFERENCE.indexOf(urls[b].transport));
+  const best = (async () => {
+    for (const i of order) {
+      const r = await probes[i];
+      if (r.ok) return r.url;
+    }
+    return '';
+  })();
+  const all = Promise.all(probes).then((results) => ({ results, ...verdict(results) }));
+  return { best, all };
+}
+
+/** Every probe's result with the verdict (startNetworkCheck's all). */
+export function checkNetwork(iceServers) {
+  return startNetworkCheck(iceServers).all;
+}
+
+/**
+ * iceServers with one TURN URL left, url (STUN kept): a connection then
+ * makes one TURN allocation per network instead of one per network and
+ * TURN URL. '' leaves them all.
+ */
+export function onlyTURN(iceServers, url) {
+  if (!url) return iceServers;
+  const out = [];
+  for (const s of iceServers || []) {
+    const urls = (Array.isArray(s.urls) ? s.urls : [s.urls]).filter((u) => !/^turns?:/i.test(u) || u === url);
+    if (urls.length) out.push({ ...s, urls });
+  }
+  return out;
 }
 
 /** Words for a set of probe results. */

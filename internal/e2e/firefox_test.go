@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/streamsync/streamsync/internal/firefoxtest"
+	"github.com/streamsync/streamsync/signaling"
+	"github.com/streamsync/streamsync/turnserver"
+)
+
+// TestFirefox: a Chromium <-> Firefox call through our TURN with the relay
+// forced on the Firefox side: video both ways, chat both ways, a file with
+// its SHA-256; one path vocabulary in both browsers; the phone layout in
+// Firefox. Firefox is Debian's firefox-esr, driven over WebDriver BiDi.
+func TestFirefox(t *testing.T) {
+	ff := firefoxtest.Launch(t, nil)
+	b := launchBrowser(t, true)
+	app := startAppliance(t, applianceOpts{udp: true, tcp: true})
+
+	alice := b.newParticipant(t, "Alice")
+	fred := newFirefoxParticipant(t, ff, "Fred")
+	link := alice.startMeeting(app.HTTPURL, false)
+	joinIn(fred, link, true)
+	waitMediaIn(fred, 1, true)
+	alice.waitMedia(1, true)
+	waitPathsIn(fred, 1, "relayed via TURN (UDP)")
+	alice.waitFor("Fred relayed on his side", `(() => { const l = [...document.querySelectorAll('#people li')];
+		return l.length === 1 && /^relayed via TURN \((UDP|their side)\)$/.test(l[0].querySelector('.path').textContent); })()`, mediaWait)
+
+	t.Run("Allocations", func(t *testing.T) {
+		fred.waitFor("network check done", `!/Checking/.test(document.getElementById('net-verdict').textContent)`, mediaWait)
+		policies, counts := relayCounts(fred)
+		t.Logf("Firefox: relay allocations per connection %v (%v)", counts, policies)
+		room := signaling.DefaultConfig().MaxPeersPerRoom
+		quota := turnserver.DefaultConfig().MaxAllocationsPerUser
+		for i, c := range counts {
+			if !strings.HasPrefix(policies[i], "max-bundle/require ") || strings.Count(policies[i], "turn") != 1 {
+				t.Errorf("connection %d: policies and TURN URLs %q, want max-bundle/require and one TURN URL", i, policies[i])
+			}
+			if c < 1 || c*(room-1)*2 >= quota {
+				t.Errorf("connection %d made %d relay allocations: a full room of %d would not stay under half the quota of %d", i, c, room, quota)
+			}
+		}
+	})
+
+	t.Run("Chat", func(t *testing.T) {
+		click(fred, "#btn-chat")
+		setValue(fred, "#chat-input", "hello from Firefox")
+		click(fred, "#chat-form button")
+		alice.waitFor("Fred's message", `[...document.querySelectorAll('#chat-log li')].some((l) => l.querySelector('.text').textContent === 'hello from Firefox' && l.querySelector('.meta').textContent.startsWith('Fred'))`, mediaWait)
+		alice.do("answer", chromedp.Click(chromedp.CSS("#btn-chat")),
+			chromedp.SetValue(chromedp.CSS("#chat-input"), "hello from Chromium"),
+			chromedp.Click(chromedp.CSS("#chat-form button")))
+		fred.waitFor("Alice's message", `[...document.querySelectorAll('#chat-log li .text')].some((e) => e.textContent === 'hello from Chromium')`, mediaWait)
+	})
+
+	t.Run("File", func(t *testing.T) {
+		data := make([]byte, 1<<20+12345)
+		rand.Read(data)
+		sum := sha256.Sum256(data)
+		path := filepath.Join(t.TempDir(), "from-firefox.bin")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		click(fred, "#btn-files")
+		fred.setFiles("#file-input", []string{path})
+		click(fred, "#file-form button")
+		alice.waitFor("file received", `document.querySelector('#transfers li.in a.download') !== null`, mediaWait)
+		got := eval[string](alice, `(async () => {
+			const a = document.querySelector('#transfers li.in a.download');
+			const buf = await window.__e2e.blobs.get(a.href).arrayBuffer();
+			const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+			return [...d].map((x) => x.toString(16).padStart(2, '0')).join('') + ' ' + buf.byteLength + ' ' + a.download;
+		})()`)
+		if want := fmt.Sprintf("%s %d from-firefox.bin", hex.EncodeToString(sum[:]), len(data)); got != want {
+			t.Errorf("Chromium received %q, want %q", got, want)
+		}
+		fred.waitFor("sender sees delivery", `document.querySelector('#transfers li.out .status.ok') !== null`, mediaWait)
+	})
+
+	// Relay off: the same connection, direct, is "direct" in both browsers.
+	t.Run("PathWords", func(t *testing.T) {
+		click(fred, "#btn-settings")
+		click(fred, "#set-relay")
+		fred.js(`document.getElementById('settings').close()`)
+		waitPathsIn(fred, 1, "direct")
+		alice.waitPaths(1, "direct")
+		waitMediaIn(fred, 1, true)
+	})
+
+	t.Run("PhoneLayout", func(t *testing.T) {
+		click(fred, "#panel-close")
+		for _, sz := range phoneSizes {
+			checkPhoneLayout(t, fred, sz[0], sz[1], fmt.Sprintf("phone-firefox-%dx%d", sz[0], sz[1]))
+		}
+	})
+}
