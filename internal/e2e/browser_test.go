@@ -125,8 +125,15 @@ const hookScript = `(() => {
     constructor(...a) {
       super(...a);
       this.__config = a[0] || {};
-      this.__relay = 0;
-      this.addEventListener('icecandidate', (e) => { if (e.candidate && e.candidate.type === 'relay') this.__relay++; });
+      // Relay candidates (TURN allocations) by ICE generation (ufrag): an
+      // ICE restart gathers anew and the old generation's go once it is done.
+      this.__relay = {};
+      this.addEventListener('icecandidate', (e) => {
+        const c = e.candidate;
+        if (!c || c.type !== 'relay') return;
+        const g = c.usernameFragment || (/ufrag (\S+)/.exec(c.candidate) || [])[1] || '?';
+        this.__relay[g] = (this.__relay[g] || 0) + 1;
+      });
       pcs.push(this);
     }
   };

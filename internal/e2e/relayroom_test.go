@@ -53,7 +53,8 @@ func metric(t *testing.T, a *apptest.Appliance, series string) float64 {
 }
 
 // relayCounts returns, for each media connection of a page, its bundle
-// policy and how many relay candidates (TURN allocations) it gathered.
+// policy with its TURN URLs, and the most relay candidates (TURN
+// allocations) one ICE generation of it gathered.
 func relayCounts(p tab) (policies []string, counts []int) {
 	p.tb().Helper()
 	var got []struct {
@@ -63,7 +64,7 @@ func relayCounts(p tab) (policies []string, counts []int) {
 	raw := p.js(`__e2e.pcs.filter((pc) => pc.signalingState !== 'closed' && pc.getTransceivers().length > 0).map((pc) => {
 		const c = pc.getConfiguration();
 		const turn = c.iceServers.flatMap((s) => [].concat(s.urls)).filter((u) => /^turns?:/.test(u));
-		return { Policy: c.bundlePolicy + '/' + c.rtcpMuxPolicy + ' ' + turn.join(','), Relay: pc.__relay };
+		return { Policy: c.bundlePolicy + '/' + c.rtcpMuxPolicy + ' ' + turn.join(','), Relay: Math.max(0, ...Object.values(pc.__relay)) };
 	})`)
 	if err := json.Unmarshal([]byte(raw), &got); err != nil {
 		p.tb().Fatalf("%s: relay counts: %v", p.label(), err)
