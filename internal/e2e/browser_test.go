@@ -405,16 +405,7 @@ func (p *participant) consoleLog() string {
 func (p *participant) pageState() string {
 	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => JSON.stringify({
-		url: location.href,
-		screen: [...document.querySelectorAll('.screen')].filter((e) => !e.hidden).map((e) => e.id),
-		status: document.getElementById('conn-status')?.textContent,
-		people: [...document.querySelectorAll('#people li')].map((li) => li.textContent),
-		tiles: [...document.querySelectorAll('#grid .tile')].map((f) => f.dataset.peer),
-		errors: [...document.querySelectorAll('.error, .warning, #call-notice')].map((e) => e.textContent).filter(Boolean),
-		media: window.__e2e ? await window.__e2e.media() : null,
-		pairs: window.__e2e ? await window.__e2e.pairs() : null,
-	}, null, 1))()`, chromedp.EvalAwaitPromise))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => JSON.stringify(await `+pageStateExpr+`, null, 1))()`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		return "(unavailable: " + err.Error() + ")"
 	}

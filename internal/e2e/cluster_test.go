@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -68,20 +65,7 @@ func tail(s string, n int) string {
 // relayedBytes reads a node's relayed byte counter (to peers).
 func relayedBytes(t *testing.T, a *apptest.Appliance) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + a.MetricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, `streamsync_turn_relayed_bytes_total{direction="to_peer"} `); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	t.Fatal("no relayed bytes series")
-	return 0
+	return metric(t, a, `streamsync_turn_relayed_bytes_total{direction="to_peer"}`)
 }
 
 // TestBrowserTwoNodes: Alice joins on node one, Bob opens the same link on

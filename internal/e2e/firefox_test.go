@@ -75,13 +75,7 @@ func TestFirefox(t *testing.T) {
 		fred.setFiles("#file-input", []string{path})
 		click(fred, "#file-form button")
 		alice.waitFor("file received", `document.querySelector('#transfers li.in a.download') !== null`, mediaWait)
-		got := eval[string](alice, `(async () => {
-			const a = document.querySelector('#transfers li.in a.download');
-			const buf = await window.__e2e.blobs.get(a.href).arrayBuffer();
-			const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
-			return [...d].map((x) => x.toString(16).padStart(2, '0')).join('') + ' ' + buf.byteLength + ' ' + a.download;
-		})()`)
-		if want := fmt.Sprintf("%s %d from-firefox.bin", hex.EncodeToString(sum[:]), len(data)); got != want {
+		if got, want := receivedFile(alice), fmt.Sprintf("%s %d from-firefox.bin", hex.EncodeToString(sum[:]), len(data)); got != want {
 			t.Errorf("Chromium received %q, want %q", got, want)
 		}
 		fred.waitFor("sender sees delivery", `document.querySelector('#transfers li.out .status.ok') !== null`, mediaWait)

@@ -148,7 +148,9 @@ func testPresence(t *testing.T, alice, bob, carol *participant, base string) {
 	alice.do("mute", chromedp.Click(chromedp.CSS("#btn-mic")))
 	alice.waitFor("Bob shown speaking", `document.querySelector('#grid .tile:not(.self)').classList.contains('speaking')`, mediaWait)
 
-	// Carol: two people in; she joins, then leaves; the others are told.
+	// Carol, on her phone: two people in; she joins, then leaves; the
+	// others are told.
+	carol.setViewport(phoneSizes[0][0], phoneSizes[0][1])
 	carol.do("open invite link", chromedp.Navigate(link))
 	carol.waitFor("count on the pre-join screen", `document.getElementById('prejoin-count').textContent === '2 people are in this meeting.'`, joinWait)
 	carol.finishJoin(false)
@@ -158,6 +160,13 @@ func testPresence(t *testing.T, alice, bob, carol *participant, base string) {
 		p.waitFor("grid layout", `document.getElementById('grid').dataset.layout === 'grid'`, mediaWait)
 	}
 	carol.waitFor("count 3", `document.getElementById('count').textContent === '3 people'`, mediaWait)
+	carol.waitMedia(1, true) // Alice's camera; Bob's is off
+	for _, sz := range phoneSizes {
+		checkPhoneLayout(t, carol, sz[0], sz[1], fmt.Sprintf("phone-chromium-%dx%d", sz[0], sz[1]))
+	}
+	alice.waitPaths(2, "direct")
+	readmeShot(t, alice, "screenshot-call.png")
+	readmeShot(t, carol, "screenshot-phone.png")
 	carol.do("leave", chromedp.Click(chromedp.CSS("#btn-leave")))
 	for _, p := range []*participant{alice, bob} {
 		p.waitFor("Carol left notice", `[...document.querySelectorAll('#toasts li')].some((l) => l.textContent === 'Carol left')`, mediaWait)
@@ -217,4 +226,6 @@ func testScreenShare(t *testing.T, alice, bob *participant, base string) {
 	if eval[string](alice, `__e2e.tracks.filter((t) => t.kind === 'video' && t.readyState === 'live').length + ''`) != "1" {
 		t.Errorf("Alice's screen track still live after she stopped sharing")
 	}
+
+	t.Run("Recording", func(t *testing.T) { testRecording(t, alice) })
 }

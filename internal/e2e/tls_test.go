@@ -47,20 +47,25 @@ func selfSignedFiles(t *testing.T) (certPath, keyPath, spki string) {
 	return certPath, keyPath, base64.StdEncoding.EncodeToString(sum[:])
 }
 
+// withTLS adds [tls] with the certificate to an appliance config: HTTPS
+// on a port of its own, which TURN over TLS shares.
+func withTLS(cfg, certPath, keyPath string) string {
+	cfg += fmt.Sprintf(`
+[tls]
+cert_file = %q
+key_file = %q
+`, certPath, keyPath)
+	cfg = strings.Replace(cfg, "[http]\nlisten = \"127.0.0.1:0\"", "[http]\nlisten = \"127.0.0.1:0\"\nlisten_https = \"127.0.0.1:0\"\nlisten_redirect = \"\"", 1)
+	return strings.Replace(cfg, "[turn]\n", "[turn]\nlisten_tls = []\n", 1)
+}
+
 // TestBrowserTURNOverTLSOnly: the appliance offers TURN over TLS only (on
 // its HTTPS port, shared with the page); with the relay forced, the call
 // connects through it and the page says "relayed via TURN (TLS)".
 func TestBrowserTURNOverTLSOnly(t *testing.T) {
 	certPath, keyPath, spki := selfSignedFiles(t)
 	b := launchBrowser(t, true, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
-	cfg := applianceConfig(applianceOpts{}) + fmt.Sprintf(`
-[tls]
-cert_file = %q
-key_file = %q
-`, certPath, keyPath)
-	cfg = strings.Replace(cfg, "[http]\nlisten = \"127.0.0.1:0\"", "[http]\nlisten = \"127.0.0.1:0\"\nlisten_https = \"127.0.0.1:0\"\nlisten_redirect = \"\"", 1)
-	cfg = strings.Replace(cfg, "[turn]\n", "[turn]\nlisten_tls = []\n", 1)
-	app := startApplianceConfig(t, cfg)
+	app := startApplianceConfig(t, withTLS(applianceConfig(applianceOpts{}), certPath, keyPath))
 
 	alice := b.newParticipant(t, "Alice")
 	link := alice.startMeeting(app.HTTPSURL, true)
