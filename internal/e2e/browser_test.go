@@ -194,9 +194,17 @@ const hookScript = `(() => {
       });
     }
   };
+  let recorded = 0;
+  if (window.MediaRecorder) {
+    const MR = window.MediaRecorder;
+    window.MediaRecorder = class extends MR {
+      constructor(...a) { super(...a); this.addEventListener('dataavailable', (e) => { recorded += e.data.size; }); }
+    };
+  }
   const alerts = [];
   window.alert = (m) => { alerts.push(String(m)); };
   window.__e2e = {
+    recorded: () => recorded, // bytes MediaRecorder has handed the page so far
     sockets,
     joined: null,
     pcs,

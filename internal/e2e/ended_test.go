@@ -51,7 +51,8 @@ func testEnded(t *testing.T, b *browserProc, app *apptest.Appliance) {
 		before := eval[int](bob, `__e2e.listenerCount.tracks || 0`)
 		for range 2 { // a recording's listener goes with it
 			bob.do("record", chromedp.Click(chromedp.CSS("#btn-record")))
-			bob.waitFor("recording", `document.getElementById('btn-record').getAttribute('aria-pressed') === 'true'`, joinWait)
+			bob.waitFor("recording", `document.getElementById('btn-record').getAttribute('aria-pressed') === 'true' && (window.__had = __e2e.recorded()) >= 0`, joinWait)
+			bob.waitFor("something recorded", `__e2e.recorded() > window.__had`, mediaWait)
 			bob.do("stop recording", chromedp.Click(chromedp.CSS("#btn-record")))
 			bob.waitFor("recording saved", `document.getElementById('btn-record').getAttribute('aria-pressed') === 'false'`, joinWait)
 		}
@@ -60,7 +61,8 @@ func testEnded(t *testing.T, b *browserProc, app *apptest.Appliance) {
 			t.Errorf("'tracks' listeners: %d before two recordings, %d after: each recording leaks one", before, after)
 		}
 		bob.do("record", chromedp.Click(chromedp.CSS("#btn-record")))
-		bob.waitFor("recording", `document.getElementById('recording-indicator').hidden === false`, joinWait)
+		bob.waitFor("recording", `document.getElementById('recording-indicator').hidden === false && (window.__had = __e2e.recorded()) >= 0`, joinWait)
+		bob.waitFor("something recorded", `__e2e.recorded() > window.__had`, mediaWait)
 		bob.do("leave", chromedp.Click(chromedp.CSS("#btn-leave")))
 		assertEnded(t, bob, "You left the call.")
 		bob.waitFor("the recording in progress saved", `__e2e.downloads.length === 3 && /\.webm$/.test(__e2e.downloads[2].name)`, joinWait)

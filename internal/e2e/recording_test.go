@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -16,31 +18,43 @@ func testRecording(t *testing.T, alice *participant) {
 	alice.waitMedia(1, true)
 	click(alice, "#btn-record")
 	alice.waitFor("recording", `document.getElementById('btn-record').getAttribute('aria-pressed') === 'true' && (window.__t0 = performance.now())`, joinWait)
-	// Record at least 3 s of the call (a length to find in the file, not a timing assertion).
-	alice.waitFor("3 s recorded", `performance.now() - window.__t0 > 3000`, mediaWait)
+	// Record at least 3 s of the call (a length to find in the file, not a
+	// timing assertion), and until the recorder has handed over data: on a
+	// busy machine its encoder may take a while to produce the first frame.
+	alice.waitFor("3 s recorded", `performance.now() - window.__t0 > 3000 && __e2e.recorded() > 0`, mediaWait)
 	click(alice, "#btn-record")
 	alice.waitFor("recording saved", `__e2e.downloads.length === 1 && /\.webm$/.test(__e2e.downloads[0].name)`, mediaWait)
 	var got struct {
 		Duration, Seeked, Elapsed float64
-		Bytes                     string
+		Bytes, Error              string
 	}
 	raw := alice.js(`(async () => {
 		const elapsed = (performance.now() - window.__t0) / 1000;
 		const blob = __e2e.blobs.get(__e2e.downloads[0].href);
-		const v = document.createElement('video');
-		v.muted = true;
-		v.src = URL.createObjectURL(blob);
-		await new Promise((r, e) => { v.onloadedmetadata = r; v.onerror = () => e(new Error('the recording does not load')); });
-		const d = v.duration;
-		v.currentTime = d / 2;
-		await new Promise((r) => { v.onseeked = r; });
 		const bytes = new Uint8Array(await blob.arrayBuffer());
 		let s = '';
 		for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+		const v = document.createElement('video');
+		v.muted = true;
+		v.src = URL.createObjectURL(blob);
+		const loaded = await new Promise((r) => { v.onloadedmetadata = () => r(''); v.onerror = () => r('the recording does not load: ' + (v.error && v.error.message)); });
+		if (loaded) return { Error: loaded, Elapsed: elapsed, Bytes: btoa(s) };
+		const d = v.duration;
+		v.currentTime = d / 2;
+		await new Promise((r) => { v.onseeked = r; });
 		return { Duration: d, Seeked: v.currentTime, Elapsed: elapsed, Bytes: btoa(s) };
 	})()`)
 	if err := json.Unmarshal([]byte(raw), &got); err != nil {
 		t.Fatalf("recording report: %v", err)
+	}
+	if got.Error != "" {
+		file, _ := base64.StdEncoding.DecodeString(got.Bytes)
+		path := filepath.Join(t.TempDir(), "recording.webm")
+		if shotDir != "" {
+			path = filepath.Join(shotDir, "recording-failed.webm")
+		}
+		_ = os.WriteFile(path, file, 0o644)
+		t.Fatalf("%s (%d bytes, kept in %s; structure: %v)", got.Error, len(file), path, checkWebM(file, 0))
 	}
 	t.Logf("recording: %.2f s long in the player, %.2f s recorded, seeked to %.2f s", got.Duration, got.Elapsed, got.Seeked)
 	if math.IsInf(got.Duration, 0) || math.IsNaN(got.Duration) || got.Duration < 2 || got.Duration > got.Elapsed+2 {

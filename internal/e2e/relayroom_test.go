@@ -132,10 +132,27 @@ func testRelayRoom(t *testing.T, b *browserProc, app *apptest.Appliance) {
 	if full*2 >= quota {
 		t.Errorf("a peer in a full room of %d would hold %d allocations, not under half the per-user quota of %d", room, full, quota)
 	}
-	// The server's own count: every relay candidate is a live allocation.
+	// The server's own count. It may hold a few more than the pages'
+	// current generations: the network check's and an earlier ICE
+	// generation's allocations go when the browser's deallocation arrives
+	// (or when they expire). No peer ever hit its quota.
 	live := metric(t, app, "streamsync_turn_allocations")
-	t.Logf("server: %v live allocations for %d people (%d counted by the pages)", live, len(ps), total)
-	if int(live) > total || live < float64(len(ps)*(len(ps)-1)) {
-		t.Errorf("server holds %v live allocations; the pages gathered %d relay candidates", live, total)
+	t.Logf("server: %v live allocations for %d people (%d in the pages' current ICE generations)", live, len(ps), total)
+	if live < float64(len(ps)*(len(ps)-1)) {
+		t.Errorf("server holds %v live allocations; every connection should hold one", live)
 	}
+	if strings.Contains(app.Logs(), "allocation quota reached") {
+		t.Errorf("a peer hit its TURN allocation quota:\n%s", grepLines(app.Logs(), "allocation quota reached", 5))
+	}
+}
+
+// grepLines returns up to n lines of s that contain sub.
+func grepLines(s, sub string, n int) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && len(out) < n {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -958,7 +958,7 @@ function toggleRecording() {
   if (ui.recorder) { stopRecording(); return; }
   const call = ui.call;
   const rec = new CallRecorder(() => [...ui.tiles.values()].filter((f) => !f.classList.contains('nocam')).map((f) => f.querySelector('video')));
-  rec.start();
+  rec.start().catch((err) => { console.warn('recording', err); notice('The recording could not start. Try again.'); });
   rec.addAudio(call.stream);
   for (const e of call.peers.values()) rec.addAudio(e.peer.remoteStream);
   // New voices join the mix; the listener goes with the recording.
@@ -978,6 +978,10 @@ async function stopRecording() {
   ui.stopRecorderFeed = () => {};
   if (!ui.call.ended) ui.call.setRecording(false);
   const { blob, filename } = await rec.stop();
+  if (blob.size === 0) {
+    if (!ui.ended) notice('Nothing was recorded: the recording stopped before its first frame. Record a little longer.');
+    return;
+  }
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = filename;

@@ -23,7 +23,14 @@ export class CallRecorder {
     return typeof MediaRecorder !== 'undefined' && typeof HTMLCanvasElement.prototype.captureStream === 'function';
   }
 
-  start() {
+  /**
+   * Starts recording. The audio mix's context must be running first: a
+   * WebM muxer that was promised an audio track writes nothing until its
+   * first audio arrives, and a context that never starts (no audio output
+   * here) would leave an empty file. After a second without it the
+   * recording goes on with the pictures alone.
+   */
+  async start() {
     this.canvas = document.createElement('canvas');
     this.canvas.width = W;
     this.canvas.height = H;
@@ -32,14 +39,20 @@ export class CallRecorder {
     this.dest = this.audio.createMediaStreamDestination();
     this.timer = setInterval(() => this.draw(), 1000 / FPS);
     this.draw();
-    this.stream = new MediaStream([...this.canvas.captureStream(FPS).getVideoTracks(), ...this.dest.stream.getAudioTracks()]);
-    const stream = this.stream;
-    const types = ['video/webm;codecs=vp8,opus', 'video/webm'];
-    const mimeType = types.find((t) => MediaRecorder.isTypeSupported(t)) || '';
-    this.rec = new MediaRecorder(stream, mimeType ? { mimeType } : {});
-    this.rec.ondataavailable = (e) => { if (e.data.size) this.chunks.push(e.data); };
-    this.rec.start(1000);
     this.started = new Date();
+    const running = this.audio.state === 'running' || await Promise.race([
+      this.audio.resume().then(() => this.audio.state === 'running', () => false),
+      new Promise((r) => setTimeout(() => r(false), 1000)),
+    ]);
+    if (this.stopped) return;
+    this.stream = new MediaStream([...this.canvas.captureStream(FPS).getVideoTracks(),
+      ...(running ? this.dest.stream.getAudioTracks() : [])]);
+    const types = running ? ['video/webm;codecs=vp8,opus', 'video/webm'] : ['video/webm;codecs=vp8', 'video/webm'];
+    const mimeType = types.find((t) => MediaRecorder.isTypeSupported(t)) || '';
+    this.rec = new MediaRecorder(this.stream, mimeType ? { mimeType } : {});
+    this.rec.ondataavailable = (e) => { if (e.data.size) this.chunks.push(e.data); };
+    this.rec.onerror = (e) => console.warn('recording:', e.error || e);
+    this.rec.start(1000);
   }
 
   /** Mixes in the audio of a stream (call again when tracks change). */
@@ -75,12 +88,13 @@ export class CallRecorder {
    * duration and cues written in (or as recorded, if it cannot be read).
    */
   async stop() {
-    const raw = await new Promise((resolve) => {
+    this.stopped = true;
+    const raw = !this.rec ? new Blob([], { type: 'video/webm' }) : await new Promise((resolve) => {
       this.rec.onstop = () => resolve(new Blob(this.chunks, { type: 'video/webm' }));
       this.rec.stop();
     });
     clearInterval(this.timer);
-    for (const t of this.stream.getTracks()) t.stop();
+    for (const t of this.stream?.getTracks() || []) t.stop();
     this.audio.close();
     this.chunks = [];
     const stamp = this.started.toISOString().slice(0, 19).replace(/[:T]/g, '-');
