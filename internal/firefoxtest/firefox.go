@@ -171,7 +171,8 @@ func Launch(t testing.TB, extra map[string]any) *Browser {
 	}
 	b.ws = ws
 	go b.read()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A fresh Firefox on a busy machine takes a while to answer its first commands.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if _, err := b.Call(ctx, "session.new", map[string]any{"capabilities": map[string]any{
 		"alwaysMatch": map[string]any{"acceptInsecureCerts": true},
