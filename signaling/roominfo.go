@@ -27,7 +27,7 @@ type welcomeInfo struct {
 // client IP is over its join rate: a lookup costs what a join attempt
 // costs, so it is no cheaper way to probe for rooms.
 func (s *Server) lookupRoom(r *http.Request, room string) *roomInfo {
-	if !validRoomID(room) || !s.ipl.allowJoin(clientIP(r, s.cfg.TrustedProxies)) {
+	if !validRoomID(room) || !s.joins.allow(ipKey(clientIP(r, s.cfg.TrustedProxies))) {
 		return nil
 	}
 	roster, err := s.reg.Roster(room)
