@@ -61,6 +61,11 @@ type Config struct {
 	MaxAllocationsPerUser int `toml:"max_allocations_per_user"`
 	// MaxAllocationsPerIP caps live allocations per client IP. Default 128.
 	MaxAllocationsPerIP int `toml:"max_allocations_per_ip"`
+	// MaxStreamConnsPerIP caps the TURN connections over TCP and TLS (the
+	// shared HTTPS port included) one client IPv4 address or IPv6 /64 holds
+	// open at once. A browser opens one per peer connection and TCP or TLS
+	// TURN URL. Default 256.
+	MaxStreamConnsPerIP int `toml:"max_stream_conns_per_ip"`
 	// MaxPermissionsPerAllocation caps the peer IPs one allocation may
 	// hold permissions for (eturnal caps at 10; a browser in a mesh of six
 	// asks for a few per remote peer). Default 32.
@@ -108,6 +113,7 @@ func DefaultConfig() Config {
 		MaxAllocations:        10000,
 		MaxAllocationsPerUser: 32,
 		MaxAllocationsPerIP:   128,
+		MaxStreamConnsPerIP:   256,
 
 		MaxPermissionsPerAllocation: 32,
 		MaxChannelsPerAllocation:    64,
@@ -181,6 +187,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAllocationsPerIP < 1 {
 		bad("max_allocations_per_ip", "must be at least 1 (got %d)", c.MaxAllocationsPerIP)
+	}
+	if c.MaxStreamConnsPerIP < 1 {
+		bad("max_stream_conns_per_ip", "must be at least 1 (got %d)", c.MaxStreamConnsPerIP)
 	}
 	if c.MaxPermissionsPerAllocation < 1 {
 		bad("max_permissions_per_allocation", "must be at least 1 (got %d)", c.MaxPermissionsPerAllocation)

@@ -26,6 +26,7 @@ type Server struct {
 	keys   *keyCache
 	unauth *ipLimiter
 	caps   *allocationCaps
+	conns  *connLimiter // stream connections per client address
 	stats  Stats
 	pion   *turn.Server
 	fast   *fastPath    // the ChannelData fast path of UDP clients
@@ -60,6 +61,10 @@ type Options struct {
 	// e.g. 443); SharedTLSPort is the public port advertised for it.
 	SharedTLS     net.Listener
 	SharedTLSPort int
+
+	// wrapStreamForTest, when set, wraps each TCP, TLS and shared
+	// listener before the server serves it (to inject accept errors).
+	wrapStreamForTest func(net.Listener) net.Listener
 }
 
 // New binds every configured listener, failing on the first that cannot be
@@ -71,6 +76,7 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		keys:   newKeyCache(),
 		unauth: newIPLimiter(),
 		caps:   newAllocationCaps(),
+		conns:  newConnLimiter(),
 		fast:   newFastPath(),
 	}
 	advertised, err := advertisedIP(cfg)
@@ -164,7 +170,10 @@ func (s *Server) newState(cfg Config) (*runtimeState, error) {
 func (s *Server) listen(cfg Config, opts Options) error {
 	in := inspector{srv: s}
 	wrap := func(l net.Listener) *inspectedListener {
-		return &inspectedListener{Listener: l, in: in, conns: make(map[net.Conn]struct{})}
+		if opts.wrapStreamForTest != nil {
+			l = opts.wrapStreamForTest(l)
+		}
+		return newInspectedListener(l, in, s.conns)
 	}
 	for _, addr := range cfg.ListenUDP {
 		group, err := listenUDPGroup(addr, s.udpSockets, cfg, s.loops,
