@@ -91,6 +91,7 @@ relay_port_max = $SS_RELAY_MAX
 secrets = ["$SECRET"]
 # The echo peers are on loopback, which the peer policy denies by default.
 allowed_peer_ranges = ["127.0.0.0/8"]
+allow_loopback_peers = true
 # Quotas, the unauthenticated-request limit and the policy stay at their
 # defaults: turnbench spreads its clients over 64 loopback IPs, one REST
 # user per allocation.

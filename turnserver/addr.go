@@ -64,24 +64,3 @@ func HostIP() (netip.Addr, error) {
 	}
 	return netip.Addr{}, errors.New("no non-loopback IPv4 address found on this host; set turn.public_ip")
 }
-
-// ownAddrs are the addresses relay sockets can be reached at: the
-// advertised one, and the bind address, or every address of the host when
-// the relay binds all of them. The peer policy lets clients reach these
-// only on the relay port range, whatever other range is allowed.
-func ownAddrs(advertised, bind netip.Addr) []netip.Addr {
-	own := []netip.Addr{advertised}
-	if !bind.IsUnspecified() {
-		return append(own, bind)
-	}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return own
-	}
-	for _, a := range addrs {
-		if pfx, err := netip.ParsePrefix(a.String()); err == nil {
-			own = append(own, pfx.Addr().Unmap())
-		}
-	}
-	return own
-}

@@ -54,6 +54,13 @@ type Config struct {
 	// DeniedPeerRanges are denied in addition to the built-in list
 	// (loopback, private, link-local, metadata...). Default none.
 	DeniedPeerRanges []netip.Prefix `toml:"denied_peer_ranges"`
+	// AllowLoopbackPeers lets clients relay to loopback (127.0.0.0/8, ::1)
+	// ranges listed in AllowedPeerRanges. Without it this host's own
+	// addresses (loopback, 0.0.0.0, interface, broadcast and multicast
+	// addresses) are never relayed to, whatever AllowedPeerRanges says,
+	// except the relay ports of live allocations. For tests and benchmarks
+	// on one machine, never in production. Default false.
+	AllowLoopbackPeers bool `toml:"allow_loopback_peers"`
 	// MaxAllocations caps live allocations on this server. Default 10000.
 	MaxAllocations int `toml:"max_allocations"`
 	// MaxAllocationsPerUser caps live allocations per REST user. A browser
@@ -239,9 +246,8 @@ func (c *Config) LoadSecrets() error {
 // SecretFile.
 const minSecretLength = 16
 
-// inRelayRange reports whether a listen address's port is a relay port:
-// clients may reach the server's own addresses on relay ports, so a
-// listener there would be reachable through the relay.
+// inRelayRange reports whether a listen address's port is a relay port,
+// which relay sockets would then fight the listener for.
 func (c Config) inRelayRange(hostport string) bool {
 	ap, err := netip.ParseAddrPort(hostport)
 	p := int(ap.Port())

@@ -73,9 +73,13 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	ip, _ := netip.AddrFromSlice(peer)
 	st := s.state.Load()
-	ok, _, reason := st.policy.Check(ip)
-	if !ok {
-		s.stats.PermissionDenials.Add(1)
+	always, ifLive, reason := st.admits(ip)
+	if !always && !ifLive {
+		if reason == ReasonHostAddress {
+			s.stats.PermissionHostDenials.Add(1)
+		} else {
+			s.stats.PermissionDenials.Add(1)
+		}
 		s.log.Info("peer refused", "reason", reason, "peer", peer.String(), "remote", client.String())
 		return false
 	}

@@ -40,6 +40,9 @@ func testConfig() Config {
 	cfg.RelayPortMin = testRelayMin
 	cfg.RelayPortMax = testRelayMax
 	cfg.Secrets = []string{testSecret}
+	// Tests relay to echo peers on loopback (listed in allowed_peer_ranges
+	// where they do); the host guard's own tests turn this off.
+	cfg.AllowLoopbackPeers = true
 	return cfg
 }
 

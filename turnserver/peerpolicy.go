@@ -45,20 +45,19 @@ var DefaultDeniedPeerRanges = mustPrefixes(
 	"ff00::/8",        // multicast
 )
 
-// PeerPolicy decides which peer addresses a TURN client may relay to.
-// It is immutable; build a new one to change it.
+// PeerPolicy decides which peer addresses a TURN client may relay to,
+// from the built-in and configured ranges. It is immutable; build a new
+// one to change it. Addresses of this host are the host guard's (see
+// hostGuard), which holds whatever the policy allows.
 type PeerPolicy struct {
 	allowed []netip.Prefix
 	denied  []netip.Prefix
-	own     map[netip.Addr]bool
 }
 
 // NewPeerPolicy returns a policy that denies DefaultDeniedPeerRanges and
-// denied, except addresses in allowed (allowed wins), and that always lets
-// clients reach the server's own relay addresses own (the port is guarded
-// where the relay socket writes, see relayConn).
-func NewPeerPolicy(allowed, denied []netip.Prefix, own []netip.Addr) *PeerPolicy {
-	p := &PeerPolicy{own: make(map[netip.Addr]bool)}
+// denied, except addresses in allowed (allowed wins).
+func NewPeerPolicy(allowed, denied []netip.Prefix) *PeerPolicy {
+	p := &PeerPolicy{}
 	for _, a := range allowed {
 		p.allowed = append(p.allowed, a.Masked())
 	}
@@ -66,41 +65,28 @@ func NewPeerPolicy(allowed, denied []netip.Prefix, own []netip.Addr) *PeerPolicy
 	for _, d := range denied {
 		p.denied = append(p.denied, d.Masked())
 	}
-	for _, a := range own {
-		p.own[a.Unmap()] = true
-	}
 	return p
 }
 
-// Check reports whether ip may be a peer, and if not, why. own is true
-// when ip is one of the server's own relay addresses.
-func (p *PeerPolicy) Check(ip netip.Addr) (ok, own bool, reason string) {
+// Check reports whether ip may be a peer, and if not, why.
+func (p *PeerPolicy) Check(ip netip.Addr) (ok bool, reason string) {
 	if !ip.IsValid() {
-		return false, false, ReasonNotIP
+		return false, ReasonNotIP
 	}
 	ip = ip.WithZone("")
 	canon := Canonical(ip)
-	if p.own[canon] {
-		return true, true, ""
-	}
 	if containsAny(p.allowed, canon) {
-		return true, false, ""
+		return true, ""
 	}
 	// Every spelling the address carries must pass: the address itself,
 	// its canonical IPv4 form, and any IPv4 address embedded in it by a
 	// transition mechanism (coturn CVE-2026-27624 and #1945 are this bug).
 	for _, form := range []netip.Addr{ip, canon, embeddedIPv4(ip)} {
 		if form.IsValid() && containsAny(p.denied, form) && !containsAny(p.allowed, form) {
-			return false, false, ReasonDeniedRange
+			return false, ReasonDeniedRange
 		}
 	}
-	return true, false, ""
-}
-
-// IsOwn reports whether ip, in any spelling, is one of the server's own
-// relay addresses.
-func (p *PeerPolicy) IsOwn(ip netip.Addr) bool {
-	return p.own[Canonical(ip.WithZone(""))]
+	return true, ""
 }
 
 // Canonical returns the one spelling an address is judged by: IPv4-mapped

@@ -17,34 +17,31 @@ var deniedSpellings = []string{
 
 func TestPeerPolicyDefaultDenies(t *testing.T) {
 	t.Parallel()
-	p := NewPeerPolicy(nil, nil, nil)
+	p := NewPeerPolicy(nil, nil)
 	for _, s := range deniedSpellings {
-		if ok, _, _ := p.Check(netip.MustParseAddr(s)); ok {
+		if ok, _ := p.Check(netip.MustParseAddr(s)); ok {
 			t.Errorf("%s allowed by the default policy", s)
 		}
 	}
 	for _, s := range []string{"8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"} {
-		if ok, _, reason := p.Check(netip.MustParseAddr(s)); !ok {
+		if ok, reason := p.Check(netip.MustParseAddr(s)); !ok {
 			t.Errorf("public %s refused (%s)", s, reason)
 		}
 	}
 }
 
-func TestPeerPolicyAllowedWinsAndOwnAddresses(t *testing.T) {
+func TestPeerPolicyAllowedWins(t *testing.T) {
 	t.Parallel()
-	own := netip.MustParseAddr("127.0.0.1")
-	p := NewPeerPolicy(mustPrefixes("10.0.0.0/8"), mustPrefixes("8.8.8.0/24"), []netip.Addr{own})
+	p := NewPeerPolicy(mustPrefixes("10.0.0.0/8"), mustPrefixes("8.8.8.0/24"))
 	cases := map[string]bool{
-		"10.1.2.3":         true,  // allowed wins over the built-in list
-		"::ffff:10.1.2.3":  true,  // in every spelling
-		"8.8.8.8":          false, // denied by config
-		"::ffff:8.8.8.8":   false,
-		"127.0.0.1":        true, // own relay address
-		"::ffff:127.0.0.1": true,
-		"127.0.0.2":        false,
+		"10.1.2.3":        true,  // allowed wins over the built-in list
+		"::ffff:10.1.2.3": true,  // in every spelling
+		"8.8.8.8":         false, // denied by config
+		"::ffff:8.8.8.8":  false,
+		"127.0.0.1":       false,
 	}
 	for s, want := range cases {
-		if ok, _, _ := p.Check(netip.MustParseAddr(s)); ok != want {
+		if ok, _ := p.Check(netip.MustParseAddr(s)); ok != want {
 			t.Errorf("Check(%s) = %v, want %v", s, ok, want)
 		}
 	}
@@ -52,11 +49,13 @@ func TestPeerPolicyAllowedWinsAndOwnAddresses(t *testing.T) {
 
 // TestCreatePermissionPolicy drives CreatePermission through pion's client:
 // every denied spelling is refused by default and admitted once its range
-// is in allowed_peer_ranges.
+// is in allowed_peer_ranges (loopback with allow_loopback_peers, as the
+// tests run), except 0.0.0.0, which is this host whatever is allowed.
 func TestCreatePermissionPolicy(t *testing.T) {
 	t.Parallel()
 	targets := []string{"127.1.2.3", "::ffff:127.1.2.3", "0.0.0.0", "10.1.2.3",
 		"169.254.169.254", "::ffff:169.254.169.254", "::1"}
+	never := map[string]bool{"0.0.0.0": true}
 	deny := startServer(t, nil)
 	allow := startServer(t, func(c *Config) {
 		c.AllowedPeerRanges = mustPrefixes("127.0.0.0/8", "0.0.0.0/8", "10.0.0.0/8",
@@ -76,7 +75,10 @@ func TestCreatePermissionPolicy(t *testing.T) {
 		if _, err := c2.Allocate(); err != nil {
 			t.Fatalf("allocate: %v", err)
 		}
-		if err := c2.CreatePermission(peer); err != nil {
+		switch err := c2.CreatePermission(peer); {
+		case never[target] && err == nil:
+			t.Errorf("allowed range: CreatePermission to %s (this host) succeeded", target)
+		case !never[target] && err != nil:
 			t.Errorf("allowed range: CreatePermission to %s: %v", target, err)
 		}
 	}
@@ -155,40 +157,6 @@ func TestCanonical(t *testing.T) {
 		if got := Canonical(netip.MustParseAddr(in)).String(); got != want {
 			t.Errorf("Canonical(%s) = %s, want %s", in, got, want)
 		}
-	}
-}
-
-// TestEveryHostAddressGuarded: with the relay bound to every address, all
-// of the host's addresses are its own: even inside allowed_peer_ranges, a
-// client reaches them only on relay ports.
-func TestEveryHostAddressGuarded(t *testing.T) {
-	t.Parallel()
-	srv := startServer(t, func(c *Config) {
-		c.RelayBind = "0.0.0.0"
-		c.PublicIP = "127.0.0.2" // advertised; 127.0.0.1 is another host address
-		c.AllowedPeerRanges = mustPrefixes("127.0.0.0/8")
-	})
-	victim, err := net.ListenPacket("udp4", "127.0.0.1:0") // ephemeral: not a relay port
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close()
-	u, p := validCreds(t, "mallory")
-	c, _ := dialClient(t, srv, "udp", u, p)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := relay.WriteTo([]byte("probe"), victim.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	if err := expectSilence(victim, 500*time.Millisecond); err != nil {
-		t.Fatalf("a host address outside the relay ports got relayed data: %v", err)
-	}
-	// A peer in the allowed range that is not an interface address of the
-	// host (all of 127/8 is loopback, only 127.0.0.1 is on lo) gets data.
-	if err := roundTrip(t, relay, echoPeer(t, "127.6.6.6:0"), []byte("allowed")); err != nil {
-		t.Fatalf("an allowed peer: %v", err)
 	}
 }
 

@@ -29,6 +29,7 @@ type relayGenerator struct {
 	maxPort    int
 	state      *atomic.Pointer[runtimeState]
 	stats      *Stats
+	ports      portSet // the bound relay ports, for the host guard
 }
 
 // Validate is called by pion at start.
@@ -74,6 +75,7 @@ func (g *relayGenerator) listen(network string, port int) (net.PacketConn, net.A
 	}
 	rc.sock = sock
 	rc.addr = net.UDPAddrFromAddrPort(sock.LocalAddr())
+	g.ports.add(uint16(port))
 	if g.fast != nil {
 		g.fast.addRelay(port, rc)
 	}
@@ -119,7 +121,9 @@ const maxChannelData = 0xFFFF
 
 // Close closes the socket and forgets its fast path routes.
 func (c *relayConn) Close() error {
-	c.closed.Store(true)
+	if !c.closed.Swap(true) {
+		c.gen.ports.remove(uint16(c.port)) // unreachable before another program can bind it
+	}
 	c.table.Store(nil)
 	if c.gen.fast != nil {
 		c.gen.fast.removeRelay(c.port, c)
@@ -134,10 +138,11 @@ func (c *relayConn) LocalAddr() net.Addr { return c.addr }
 // peerVerdict is the policy's answer for one peer address under one
 // runtime state; it is immutable.
 type peerVerdict struct {
-	state *runtimeState
-	peer  netip.AddrPort // as pion gave it
-	dst   netip.AddrPort // canonical spelling, where the datagram goes
-	ok    bool
+	state  *runtimeState
+	peer   netip.AddrPort // as pion gave it
+	dst    netip.AddrPort // canonical spelling, where the datagram goes
+	ok     bool           // admitted
+	ifLive bool           // admitted while dst's port is a live relay port (see hostGuard)
 }
 
 type peerAddr struct {
@@ -147,10 +152,11 @@ type peerAddr struct {
 
 // WriteTo sends a datagram to a peer. The peer IP was already admitted by
 // the PermissionHandler, which sees no port; here the port is checked too:
-// on the server's own addresses only the relay port range is reachable, so
-// a client cannot reach services on the host itself. The address is judged
-// in its canonical spelling, so ::ffff:127.0.0.1 is 127.0.0.1. The verdict
-// is cached per peer and state, so a reload re-judges every peer.
+// on this host only the relay ports of live allocations are reachable (see
+// hostGuard), so a client cannot reach other services on the host. The
+// address is judged in every spelling, and sent to in its canonical one
+// (::ffff:127.0.0.1 is 127.0.0.1). The verdict is cached per peer and
+// state, so a reload re-judges every peer.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
@@ -170,7 +176,7 @@ func (c *relayConn) writePeer(p []byte, ap netip.AddrPort, q *udpio.Loop) (int, 
 		v = c.gen.judge(st, ap)
 		c.verdict.Store(v)
 	}
-	if !v.ok {
+	if !c.gen.admits(v) {
 		c.gen.stats.RelayDropsPolicy.Add(1)
 		return len(p), nil // dropped silently, as UDP may be
 	}
@@ -212,13 +218,11 @@ type clientSend Stats
 // Sent implements udpio.Completion.
 func (s *clientSend) Sent(_ int, err error) { _, _ = dropIfFull(0, err, 0, (*Stats)(s)) }
 
-// judge applies st's peer policy and the own-address port guard to ap.
+// judge applies st's host guard and peer policy to ap.
 func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict {
-	ip := Canonical(ap.Addr().WithZone(""))
-	permitted, own, _ := st.policy.Check(ip)
-	port := int(ap.Port())
-	ok := permitted && !(own && (port < g.minPort || port > g.maxPort))
-	return &peerVerdict{state: st, peer: ap, dst: netip.AddrPortFrom(ip, ap.Port()), ok: ok}
+	ip := ap.Addr().WithZone("")
+	ok, ifLive, _ := st.admits(ip)
+	return &peerVerdict{state: st, peer: ap, dst: netip.AddrPortFrom(Canonical(ip), ap.Port()), ok: ok, ifLive: ifLive}
 }
 
 // Datagram handles a datagram from a peer on the loop goroutine,

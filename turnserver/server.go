@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,17 +21,20 @@ import (
 
 // Server is a running STUN/TURN relay.
 type Server struct {
-	log    *slog.Logger
-	state  atomic.Pointer[runtimeState]
-	allocs *allocations
-	keys   *keyCache
-	unauth *ipLimiter
-	caps   *allocationCaps
-	conns  *connLimiter // stream connections per client address
-	stats  Stats
-	pion   *turn.Server
-	fast   *fastPath    // the ChannelData fast path of UDP clients
-	loops  *udpio.Group // read every UDP socket: listeners and relays
+	log     *slog.Logger
+	stateMu sync.Mutex // serializes the writers of state (Reload, watchHostAddrs)
+	state   atomic.Pointer[runtimeState]
+	done    chan struct{}  // closed by Close
+	wg      sync.WaitGroup // the server's own goroutines
+	allocs  *allocations
+	keys    *keyCache
+	unauth  *ipLimiter
+	caps    *allocationCaps
+	conns   *connLimiter // stream connections per client address
+	stats   Stats
+	pion    *turn.Server
+	fast    *fastPath    // the ChannelData fast path of UDP clients
+	loops   *udpio.Group // read every UDP socket: listeners and relays
 
 	udpSockets int // sockets per listen_udp address, and event loops
 
@@ -50,6 +54,7 @@ type runtimeState struct {
 	cfg     Config
 	secrets []string
 	policy  *PeerPolicy
+	host    *hostGuard
 }
 
 // Options are what the relay takes from the rest of the appliance.
@@ -72,6 +77,7 @@ type Options struct {
 func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{
 		log:    logger,
+		done:   make(chan struct{}),
 		allocs: newAllocations(),
 		keys:   newKeyCache(),
 		unauth: newIPLimiter(),
@@ -138,6 +144,14 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		logger.Info("listening", "service", "turn-udp", "addr", a.String(), "sockets", s.udpSockets)
 	}
 	warnBufferCaps(logger, cfg)
+	if cfg.AllowLoopbackPeers {
+		logger.Warn("turn.allow_loopback_peers is on: clients may relay to services on this host's loopback; for tests and benchmarks, never in production")
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchHostAddrs(s.done)
+	}()
 	for _, l := range s.tcp {
 		logger.Info("listening", "service", "turn-tcp", "addr", l.Addr().String())
 	}
@@ -159,11 +173,11 @@ func (s *Server) newState(cfg Config) (*runtimeState, error) {
 		secrets = []string{secret}
 		s.log.Warn("no turn secret configured; generated a random one for this run (credentials die with the process)")
 	}
-	own := ownAddrs(s.advertised, netip.MustParseAddr(cfg.RelayBind))
 	return &runtimeState{
 		cfg:     cfg,
 		secrets: secrets,
-		policy:  NewPeerPolicy(cfg.AllowedPeerRanges, cfg.DeniedPeerRanges, own),
+		policy:  NewPeerPolicy(cfg.AllowedPeerRanges, cfg.DeniedPeerRanges),
+		host:    newHostGuard(cfg, s.advertised),
 	}, nil
 }
 
@@ -260,6 +274,8 @@ func (s *Server) Reload(cfg Config) error {
 	if len(cfg.Secrets) == 0 { // keep the secret generated at start
 		cfg.Secrets = s.state.Load().secrets
 	}
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
 	st, err := s.newState(cfg)
 	if err != nil {
 		return err
@@ -273,8 +289,16 @@ func (s *Server) now() time.Time { return time.Now().Add(time.Duration(s.skew.Lo
 
 // Close stops the relay and ends every allocation.
 func (s *Server) Close() error {
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	close(s.done)
 	err := s.pion.Close()
-	return errors.Join(err, s.loops.Close())
+	err = errors.Join(err, s.loops.Close())
+	s.wg.Wait()
+	return err
 }
 
 // UDPAddrs returns the bound UDP listener addresses.

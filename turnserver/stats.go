@@ -17,10 +17,11 @@ type Stats struct {
 	QuotaTotal atomic.Uint64 // Allocate answered 486: server cap
 
 	PermissionDenials      atomic.Uint64 // CreatePermission/ChannelBind refused by the peer policy
+	PermissionHostDenials  atomic.Uint64 // ... refused by the host guard (an address of this host)
 	PermissionCapHits      atomic.Uint64 // ... refused by max_permissions_per_allocation
 	ChannelCapRejections   atomic.Uint64 // ChannelBind refused by max_channels_per_allocation
 	UnauthenticatedDropped atomic.Uint64 // unauthenticated UDP requests dropped by the per-IP rate
-	RelayDropsPolicy       atomic.Uint64 // datagrams dropped: own address outside the relay port range
+	RelayDropsPolicy       atomic.Uint64 // datagrams dropped by the host guard or peer policy at send time
 	RelayDropsBandwidth    atomic.Uint64 // datagrams dropped by allocation_bandwidth
 	QueueDrops             atomic.Uint64 // datagrams dropped because pion's queue of a socket was full
 	SendBufferDrops        atomic.Uint64 // datagrams dropped because a socket's send buffer was full

@@ -34,6 +34,7 @@ relay_port_min = 26000
 relay_port_max = 26999
 secrets = [%s]
 allowed_peer_ranges = ["127.0.0.0/8"]
+allow_loopback_peers = true
 [metrics]
 listen = "127.0.0.1:0"
 %s

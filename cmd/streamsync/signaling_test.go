@@ -26,6 +26,7 @@ relay_port_min = 24000
 relay_port_max = 24999
 secrets = ["appliance-test-secret-0123"]
 allowed_peer_ranges = ["127.0.0.0/8"]
+allow_loopback_peers = true
 `
 
 type wsClient struct {

@@ -117,6 +117,7 @@ relay_port_min = 28000
 relay_port_max = 28999
 secrets = [%q]
 allowed_peer_ranges = ["127.0.0.0/8"]
+allow_loopback_peers = true
 [metrics]
 listen = ""
 selftest_interval = "0s"

@@ -9,8 +9,8 @@
 //	turnbench -server 127.0.0.1:3478 -secret S -realm R -allocs 100 -size 1200 -rate 20000 -pid 1234
 //
 // The echo peers listen on -peer-ip (default 127.0.0.2): the server must
-// allow relaying to it (StreamSync: allowed_peer_ranges = ["127.0.0.0/8"];
-// coturn: allow-loopback-peers). Output: a table on stderr and one JSON line
+// allow relaying to it (StreamSync: allowed_peer_ranges = ["127.0.0.0/8"] and
+// allow_loopback_peers = true; coturn: allow-loopback-peers). Output: a table on stderr and one JSON line
 // on stdout.
 //
 //	turnbench report RESULTS.jsonl [CANDIDATE BASELINE]

@@ -31,9 +31,10 @@ func startNATS(t *testing.T) string {
 }
 
 // clusterNode runs one appliance of a cluster. Both nodes relay on
-// 127.0.0.1 and share one relay port range: each node only lets a client
-// reach its own address's relay ports, so on one loopback address the
-// other node's relay ports must be in that range too.
+// 127.0.0.1: a node lets its clients reach only its own live relay ports
+// on this host, so the other node's relay addresses are opened as
+// loopback peers (allow_loopback_peers), as two nodes on one loopback
+// address need and two machines do not.
 func clusterNode(t *testing.T, natsURL, id string) *apptest.Appliance {
 	t.Helper()
 	cfg := applianceConfig(applianceOpts{udp: true}) + fmt.Sprintf(`
@@ -45,6 +46,7 @@ heartbeat = "200ms"
 node_timeout = "2s"
 `, natsURL, id)
 	cfg = strings.Replace(cfg, "[metrics]\nlisten = \"\"", "[metrics]\nlisten = \"127.0.0.1:0\"\nselftest_interval = \"0s\"", 1)
+	cfg = strings.Replace(cfg, "[turn]\n", "[turn]\nallowed_peer_ranges = [\"127.0.0.1/32\"]\nallow_loopback_peers = true\n", 1)
 	a := apptest.Start(t, cfg)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -126,6 +126,7 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descQuota, s.QuotaIP.Load(), "ip")
 	counter(ch, descQuota, s.QuotaTotal.Load(), "total")
 	counter(ch, descPermDenials, s.PermissionDenials.Load(), turnserver.ReasonDeniedRange)
+	counter(ch, descPermDenials, s.PermissionHostDenials.Load(), turnserver.ReasonHostAddress)
 	counter(ch, descRelayDrops, s.RelayDropsPolicy.Load(), "own_address_port")
 	counter(ch, descRelayDrops, s.RelayDropsBandwidth.Load(), "bandwidth")
 	counter(ch, descRelayDrops, s.QueueDrops.Load(), "queue_full")
