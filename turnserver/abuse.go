@@ -13,10 +13,12 @@ import (
 // STUN methods and attributes read straight from the wire (RFC 8489 §5,
 // RFC 8656 §17); a full decode is not needed to classify a request.
 const (
-	methodAllocate       = 0x003
-	methodChannelBind    = 0x009
-	attrMessageIntegrity = 0x0008
-	attrChannelNumber    = 0x000C
+	methodAllocate         = 0x003
+	methodRefresh          = 0x004
+	methodCreatePermission = 0x008
+	methodChannelBind      = 0x009
+	attrMessageIntegrity   = 0x0008
+	attrChannelNumber      = 0x000C
 )
 
 // stunRequest classifies a STUN message: whether it is a request, its

@@ -5,15 +5,13 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/pion/stun/v3"
 )
 
+// The client-facing sockets are wrapped so that each inbound request is
+// inspected before pion reads it (rate limits, nonces, credentials, caps)
+// and each challenge pion writes carries a nonce bound to its client.
 // pion v4's AuthHandler returns one key for a username and never sees the
-// message, so it cannot try several secrets. To support rotation, the
-// client-facing sockets are wrapped: each authenticated TURN request is
-// checked here against every configured secret before pion reads it, and
-// the key that verifies is remembered for the AuthHandler to return.
+// message; the key that verified a request here is remembered for it.
 
 const (
 	keyCacheMax = 1 << 16
@@ -82,13 +80,36 @@ type inspector struct {
 	srv *Server
 }
 
+// replier sends a response to the client a message came from, on the
+// socket it came on.
+type replier interface {
+	reply(b []byte, to net.Addr)
+}
+
+// Methods pion authenticates (RFC 8656 §6-§11): a request of another
+// method (Binding) is answered without credentials, whatever it carries.
+func authenticatedMethod(method uint16) bool {
+	switch method {
+	case methodAllocate, methodRefresh, methodCreatePermission, methodChannelBind:
+		return true
+	}
+	return false
+}
+
 // message inspects one complete datagram or framed STUN message from src
-// before pion handles it, and reports whether pion should see it. It
-// rate-limits unauthenticated UDP requests per source IP (a 401 or a
-// Binding answer is larger than the request, so unlimited answers make a
-// reflector: coturn's unauthorized-ratelimit), enforces the channel cap,
-// and finds which secret verifies an authenticated request.
-func (in inspector) message(b []byte, src net.Addr, datagram bool) (keep bool) {
+// before pion handles it, and reports whether pion should see it.
+//
+// A UDP request counts against the per-IP rate of unauthenticated
+// requests (a 401 or a Binding answer is larger than the request, so
+// unlimited answers make a reflector: coturn's unauthorized-ratelimit)
+// unless its MESSAGE-INTEGRITY has been verified here: carrying the
+// attribute is not enough. Authenticated requests are checked here, in
+// RFC 8489 §9.2.4's order: a nonce that was not minted for src, or is
+// too old, gets 438 Stale Nonce; credentials that are malformed, expired,
+// of another realm or that no secret verifies get 401 Unauthorized (pion
+// v4 would say 400). The key that verified is left for the AuthHandler.
+// The channel cap is enforced too.
+func (in inspector) message(b []byte, src net.Addr, r replier, datagram bool) (keep bool) {
 	isRequest, method, integrity := stunRequest(b)
 	if !isRequest {
 		return true
@@ -103,57 +124,71 @@ func (in inspector) message(b []byte, src net.Addr, datagram bool) (keep bool) {
 		}
 	}()
 	st := in.srv.state.Load()
-	if datagram && !integrity {
-		if !in.srv.unauth.allow(addrIP(src), st.cfg.UnauthenticatedRate, st.cfg.UnauthenticatedBurst, time.Now()) {
-			in.srv.stats.UnauthenticatedDropped.Add(1)
+	verified := false
+	if integrity && authenticatedMethod(method) {
+		var answer []byte
+		verified, answer = in.authenticated(b, src, st)
+		if answer != nil {
+			if in.unauthenticated(src, st, datagram) {
+				r.reply(answer, src)
+			}
 			return false
 		}
+	}
+	if !verified && !in.unauthenticated(src, st, datagram) {
+		return false
 	}
 	if method == methodChannelBind && !in.srv.caps.admitChannel(src, channelNumber(b), st.cfg.MaxChannelsPerAllocation) {
 		in.srv.stats.ChannelCapRejections.Add(1)
 		return false
 	}
-	if integrity && len(st.secrets) > 1 {
-		in.matchSecret(b, src, st.secrets)
-	}
 	return true
 }
 
-// matchSecret finds the secret whose key verifies b's MESSAGE-INTEGRITY
-// and remembers the key for the AuthHandler.
-func (in inspector) matchSecret(b []byte, src net.Addr, secrets []string) {
-	m := &stun.Message{Raw: append([]byte(nil), b...)}
-	if m.Decode() != nil {
-		return
+// unauthenticated takes a token of src's unauthenticated-request bucket
+// for a datagram, and reports whether it may be answered. Streams cannot
+// be spoofed, and are bounded per address by max_stream_conns_per_ip.
+func (in inspector) unauthenticated(src net.Addr, st *runtimeState, datagram bool) bool {
+	if !datagram {
+		return true
 	}
-	var user stun.Username
-	var realm stun.Realm
-	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
-		return
+	if in.srv.unauth.allow(addrIP(src), st.cfg.UnauthenticatedRate, st.cfg.UnauthenticatedBurst, time.Now()) {
+		return true
 	}
-	k := srcUserKey(src, user.String())
-	for _, s := range secrets {
-		key := longTermKey(s, user.String(), realm.String())
-		if stun.MessageIntegrity(key).Check(m) == nil {
-			in.srv.keys.put(k, key, time.Now())
-			return
-		}
-	}
-	in.srv.keys.forget(k)
+	in.srv.stats.UnauthenticatedDropped.Add(1)
+	return false
 }
 
 // inspectedPacketConn is a UDP listener socket whose inbound datagrams are
-// inspected before pion handles them.
+// inspected before pion handles them, and whose outbound challenges carry
+// nonces bound to their client.
 type inspectedPacketConn struct {
 	net.PacketConn
-	in inspector
+	in      inspector
+	started bool // the server's gate was passed; pion's read loop alone reads
 }
 
 func (c *inspectedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if !c.started {
+		select {
+		case <-c.in.srv.ready:
+			c.started = true
+		case <-c.in.srv.done:
+			return 0, nil, net.ErrClosed
+		}
+	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.in.message(p[:n], addr, true) {
+		if err != nil || c.in.message(p[:n], addr, c, true) {
 			return n, addr, err
 		}
 	}
 }
+
+// WriteTo binds the nonce of a challenge to its client (see bindNonce).
+func (c *inspectedPacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	c.in.srv.nonces.bindNonce(p, addr)
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+func (c *inspectedPacketConn) reply(b []byte, to net.Addr) { _, _ = c.PacketConn.WriteTo(b, to) }

@@ -24,7 +24,9 @@ type Server struct {
 	log     *slog.Logger
 	stateMu sync.Mutex // serializes the writers of state (Reload, watchHostAddrs)
 	state   atomic.Pointer[runtimeState]
-	done    chan struct{}  // closed by Close
+	done    chan struct{} // closed by Close
+	ready   chan struct{} // closed once pion may read requests (see takeOverNonces)
+	nonces  *nonces
 	wg      sync.WaitGroup // the server's own goroutines
 	allocs  *allocations
 	keys    *keyCache
@@ -78,6 +80,7 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{
 		log:    logger,
 		done:   make(chan struct{}),
+		ready:  make(chan struct{}),
 		allocs: newAllocations(),
 		keys:   newKeyCache(),
 		unauth: newIPLimiter(),
@@ -99,6 +102,9 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.state.Store(st)
+	if s.nonces, err = newNonces(s.now); err != nil {
+		return nil, err
+	}
 
 	s.udpSockets = udpSocketCount(cfg) // before the loops raise GOMAXPROCS
 	if s.loops, err = udpio.NewGroup(s.udpSockets, logger); err != nil {
@@ -140,6 +146,13 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
+	if err := takeOverNonces(s.pion, s.nonces); err != nil {
+		close(s.done)
+		_ = s.pion.Close()
+		_ = s.loops.Close()
+		return nil, fmt.Errorf("start turn server: %w", err)
+	}
+	close(s.ready) // pion reads requests from here on
 	for _, a := range s.udpAddrs {
 		logger.Info("listening", "service", "turn-udp", "addr", a.String(), "sockets", s.udpSockets)
 	}

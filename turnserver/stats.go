@@ -11,6 +11,7 @@ type Stats struct {
 	AuthRealm     atomic.Uint64 // refused: realm not ours
 	AuthExpired   atomic.Uint64 // refused: expired and owning no allocation
 	AuthBadHMAC   atomic.Uint64 // refused: MESSAGE-INTEGRITY matches no secret
+	StaleNonces   atomic.Uint64 // answered 438: a nonce not minted for its client, or too old
 
 	QuotaUser  atomic.Uint64 // Allocate answered 486: per-user cap
 	QuotaIP    atomic.Uint64 // Allocate answered 486: per-IP cap

@@ -148,7 +148,7 @@ func (c *inspectedConn) frame(b []byte) error {
 		off += total
 		if f[0]&0xC0 == 0 {
 			c.spoken = true
-			if !c.in.message(f, c.Conn.RemoteAddr(), false) {
+			if !c.in.message(f, c.Conn.RemoteAddr(), c, false) {
 				continue // answered or dropped by the inspector
 			}
 		}
@@ -161,6 +161,15 @@ func (c *inspectedConn) frame(b []byte) error {
 	}
 	return nil
 }
+
+// Write binds the nonce of a challenge pion writes to this client (see
+// bindNonce); pion writes one whole message per call.
+func (c *inspectedConn) Write(p []byte) (int, error) {
+	c.in.srv.nonces.bindNonce(p, c.Conn.RemoteAddr())
+	return c.Conn.Write(p)
+}
+
+func (c *inspectedConn) reply(b []byte, _ net.Addr) { _, _ = c.Conn.Write(b) }
 
 // fail ends the connection for an impossible frame.
 func (c *inspectedConn) fail(err error) {

@@ -24,12 +24,13 @@ const (
 // keeps them so that Close ends them all.
 type inspectedListener struct {
 	net.Listener
-	in     inspector
-	limit  *connLimiter // shared by every stream listener of the server
-	closed chan struct{}
-	once   sync.Once
-	mu     sync.Mutex // guards conns
-	conns  map[net.Conn]struct{}
+	in      inspector
+	limit   *connLimiter // shared by every stream listener of the server
+	closed  chan struct{}
+	once    sync.Once
+	started bool       // the server's gate was passed
+	mu      sync.Mutex // guards conns
+	conns   map[net.Conn]struct{}
 }
 
 func newInspectedListener(l net.Listener, in inspector, limit *connLimiter) *inspectedListener {
@@ -40,6 +41,14 @@ func newInspectedListener(l net.Listener, in inspector, limit *connLimiter) *ins
 // per-IP cap. Errors other than a closed listener are retried.
 func (l *inspectedListener) Accept() (net.Conn, error) {
 	srv := l.in.srv
+	if !l.started { // pion's accept loop alone calls Accept
+		select {
+		case <-srv.ready:
+			l.started = true
+		case <-l.closed:
+			return nil, net.ErrClosed
+		}
+	}
 	failures := 0
 	var backoff time.Duration
 	for {

@@ -59,6 +59,7 @@ var (
 	descTURNPanics    = desc("turn_panics_total", "Panics contained while inspecting a TURN request.")
 	descStreamRefused = desc("turn_stream_connections_refused_total", "TURN TCP/TLS connections closed by a limit.", "reason")
 	descAcceptErrors  = desc("turn_accept_errors_total", "Failed accepts on TURN TCP/TLS listeners (retried).")
+	descStaleNonces   = desc("turn_stale_nonces_total", "TURN requests answered 438: a nonce minted for another client, or expired.")
 
 	descConnections = desc("signaling_connections", "Open signaling WebSockets.")
 	descRooms       = desc("signaling_rooms", "Rooms in use (someone in them, connected or held for resume).")
@@ -138,6 +139,7 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descStreamRefused, s.StreamFramingErrors.Load(), "impossible_frame")
 	counter(ch, descStreamRefused, s.StreamConnsRefused.Load(), "per_ip_cap")
 	counter(ch, descAcceptErrors, s.AcceptErrors.Load())
+	counter(ch, descStaleNonces, s.StaleNonces.Load())
 	counter(ch, descRelayBytes, s.PeerBytesOut.Load(), "to_peer")
 	counter(ch, descRelayBytes, s.PeerBytesIn.Load(), "from_peer")
 	counter(ch, descRelayPackets, s.PeerPacketsOut.Load(), "to_peer")
