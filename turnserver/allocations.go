@@ -26,6 +26,7 @@ type allocations struct {
 	bySrcUser map[string]int
 	perUser   map[string]int
 	perIP     map[netip.Addr]int
+	perPrefix map[netip.Prefix]int // per IPv4 /24 and IPv6 /64
 	// pending holds quota slots taken by Allocate requests whose allocation
 	// is not live yet, keyed by client address and username.
 	pending map[string]reservation
@@ -43,12 +44,44 @@ type reservation struct {
 	expires time.Time
 }
 
+// clientPrefix is the network a client address is counted in besides
+// itself: its IPv4 /24 or IPv6 /64.
+func clientPrefix(ip netip.Addr) netip.Prefix {
+	bits := 64
+	if ip.Is4() {
+		bits = 24
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// Shares of the relay port range one client address, and one /24 or /64,
+// may hold at most, whatever the configured caps: on a small range a few
+// addresses could otherwise take every port (and honest clients get 508).
+const (
+	ipShareOfPorts     = 16 // at most 1/16 of the relay ports per address
+	prefixShareOfPorts = 4  // at most 1/4 per /24 or /64
+)
+
+// quotaCaps are the caps in force on ip and on its /24 or /64: the
+// configured ones, bounded by the shares of the relay port range.
+func quotaCaps(cfg *Config, ip netip.Addr) (perIP, perPrefix int) {
+	ports := cfg.RelayPortMax - cfg.RelayPortMin + 1
+	perPrefix = cfg.MaxAllocationsPer24
+	if ip.Is6() {
+		perPrefix = cfg.MaxAllocationsPer64
+	}
+	return min(cfg.MaxAllocationsPerIP, max(ports/ipShareOfPorts, 1)),
+		min(perPrefix, max(ports/prefixShareOfPorts, 1))
+}
+
 func newAllocations() *allocations {
 	return &allocations{
 		live:      make(map[string][]owner),
 		bySrcUser: make(map[string]int),
 		perUser:   make(map[string]int),
 		perIP:     make(map[netip.Addr]int),
+		perPrefix: make(map[netip.Prefix]int),
 		pending:   make(map[string]reservation),
 	}
 }
@@ -77,7 +110,8 @@ func (a *allocations) reserve(src net.Addr, username, user string, cfg *Config, 
 		return true, ""
 	}
 	ip := addrIP(src)
-	users, ips := a.perUser[user], a.perIP[ip]
+	pfx := clientPrefix(ip)
+	users, ips, nets := a.perUser[user], a.perIP[ip], a.perPrefix[pfx]
 	for _, r := range a.pending {
 		if r.user == user {
 			users++
@@ -85,14 +119,20 @@ func (a *allocations) reserve(src net.Addr, username, user string, cfg *Config, 
 		if r.ip == ip {
 			ips++
 		}
+		if clientPrefix(r.ip) == pfx {
+			nets++
+		}
 	}
+	perIP, perPrefix := quotaCaps(cfg, ip)
 	switch {
 	case a.total+len(a.pending) >= cfg.MaxAllocations:
 		return false, "total"
 	case users >= cfg.MaxAllocationsPerUser:
 		return false, "user"
-	case ips >= cfg.MaxAllocationsPerIP:
+	case ips >= perIP:
 		return false, "ip"
+	case nets >= perPrefix:
+		return false, "prefix"
 	}
 	a.pending[key] = reservation{user: user, ip: ip, expires: now.Add(reservationTTL)}
 	return true, ""
@@ -122,6 +162,7 @@ func (a *allocations) created(src, dst net.Addr, protocol, username string) {
 	a.bySrcUser[o.srcUser]++
 	a.perUser[o.user]++
 	a.perIP[o.ip]++
+	a.perPrefix[clientPrefix(o.ip)]++
 }
 
 // deleted forgets a live allocation.
@@ -143,6 +184,7 @@ func (a *allocations) deleted(src, dst net.Addr, protocol string) {
 	decr(a.bySrcUser, o.srcUser)
 	decr(a.perUser, o.user)
 	decr(a.perIP, o.ip)
+	decr(a.perPrefix, clientPrefix(o.ip))
 }
 
 // owns reports whether src holds a live allocation made with username.

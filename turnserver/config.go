@@ -63,11 +63,22 @@ type Config struct {
 	AllowLoopbackPeers bool `toml:"allow_loopback_peers"`
 	// MaxAllocations caps live allocations on this server. Default 10000.
 	MaxAllocations int `toml:"max_allocations"`
-	// MaxAllocationsPerUser caps live allocations per REST user. A browser
-	// makes one per peer connection and TURN URL. Default 32.
+	// MaxAllocationsPerUser caps live allocations per REST user, i.e. per
+	// meeting guest. A browser makes one per peer connection and TURN URL
+	// (UDP, TCP, TLS: 3-5 with the page's bundled connections), so a guest
+	// in a full room of 6 (5 peer connections and the network check) needs
+	// up to 30. Default 64.
 	MaxAllocationsPerUser int `toml:"max_allocations_per_user"`
-	// MaxAllocationsPerIP caps live allocations per client IP. Default 128.
+	// MaxAllocationsPerIP caps live allocations per client IP address: a
+	// whole room of 6 behind one NAT fits. Never more than 1/16 of the
+	// relay ports take effect. Default 256.
 	MaxAllocationsPerIP int `toml:"max_allocations_per_ip"`
+	// MaxAllocationsPer24 caps live allocations per client IPv4 /24, and
+	// MaxAllocationsPer64 per IPv6 /64, so that a few neighbouring
+	// addresses cannot take every relay port. Never more than 1/4 of the
+	// relay ports take effect. Default 512 each.
+	MaxAllocationsPer24 int `toml:"max_allocations_per_ipv4_24"`
+	MaxAllocationsPer64 int `toml:"max_allocations_per_ipv6_64"`
 	// MaxStreamConnsPerIP caps the TURN connections over TCP and TLS (the
 	// shared HTTPS port included) one client IPv4 address or IPv6 /64 holds
 	// open at once. A browser opens one per peer connection and TCP or TLS
@@ -118,8 +129,10 @@ func DefaultConfig() Config {
 		RelayPortMax:          65535,
 		CredentialTTL:         time.Hour,
 		MaxAllocations:        10000,
-		MaxAllocationsPerUser: 32,
-		MaxAllocationsPerIP:   128,
+		MaxAllocationsPerUser: 64,
+		MaxAllocationsPerIP:   256,
+		MaxAllocationsPer24:   512,
+		MaxAllocationsPer64:   512,
 		MaxStreamConnsPerIP:   256,
 
 		MaxPermissionsPerAllocation: 32,
@@ -194,6 +207,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAllocationsPerIP < 1 {
 		bad("max_allocations_per_ip", "must be at least 1 (got %d)", c.MaxAllocationsPerIP)
+	}
+	if c.MaxAllocationsPer24 < 1 {
+		bad("max_allocations_per_ipv4_24", "must be at least 1 (got %d)", c.MaxAllocationsPer24)
+	}
+	if c.MaxAllocationsPer64 < 1 {
+		bad("max_allocations_per_ipv6_64", "must be at least 1 (got %d)", c.MaxAllocationsPer64)
 	}
 	if c.MaxStreamConnsPerIP < 1 {
 		bad("max_stream_conns_per_ip", "must be at least 1 (got %d)", c.MaxStreamConnsPerIP)

@@ -157,6 +157,10 @@ func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
 		logger.Info("listening", "service", "turn-udp", "addr", a.String(), "sockets", s.udpSockets)
 	}
 	warnBufferCaps(logger, cfg)
+	if perIP, per24 := quotaCaps(&cfg, netip.IPv4Unspecified()); perIP < cfg.MaxAllocationsPerIP || per24 < cfg.MaxAllocationsPer24 {
+		logger.Info("allocation caps lowered to shares of the relay port range, so that a few addresses cannot take it all",
+			"relay_ports", cfg.RelayPortMax-cfg.RelayPortMin+1, "per_ip", perIP, "per_ipv4_24", per24)
+	}
 	if cfg.AllowLoopbackPeers {
 		logger.Warn("turn.allow_loopback_peers is on: clients may relay to services on this host's loopback; for tests and benchmarks, never in production")
 	}

@@ -15,6 +15,7 @@ type Stats struct {
 
 	QuotaUser  atomic.Uint64 // Allocate answered 486: per-user cap
 	QuotaIP    atomic.Uint64 // Allocate answered 486: per-IP cap
+	QuotaNet   atomic.Uint64 // Allocate answered 486: per-/24 or per-/64 cap
 	QuotaTotal atomic.Uint64 // Allocate answered 486: server cap
 
 	PermissionDenials      atomic.Uint64 // CreatePermission/ChannelBind refused by the peer policy
@@ -48,7 +49,7 @@ func (s *Stats) AuthFailures() uint64 {
 
 // QuotaRejections returns the 486 answers of every limit.
 func (s *Stats) QuotaRejections() uint64 {
-	return s.QuotaUser.Load() + s.QuotaIP.Load() + s.QuotaTotal.Load()
+	return s.QuotaUser.Load() + s.QuotaIP.Load() + s.QuotaNet.Load() + s.QuotaTotal.Load()
 }
 
 func (s *Stats) authFailure(reason string) {
@@ -70,6 +71,8 @@ func (s *Stats) quotaRejection(limit string) {
 		s.QuotaUser.Add(1)
 	case "ip":
 		s.QuotaIP.Add(1)
+	case "prefix":
+		s.QuotaNet.Add(1)
 	default:
 		s.QuotaTotal.Add(1)
 	}

@@ -125,6 +125,7 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descAuthFailures, s.AuthBadHMAC.Load(), turnserver.AuthBadHMAC)
 	counter(ch, descQuota, s.QuotaUser.Load(), "user")
 	counter(ch, descQuota, s.QuotaIP.Load(), "ip")
+	counter(ch, descQuota, s.QuotaNet.Load(), "prefix")
 	counter(ch, descQuota, s.QuotaTotal.Load(), "total")
 	counter(ch, descPermDenials, s.PermissionDenials.Load(), turnserver.ReasonDeniedRange)
 	counter(ch, descPermDenials, s.PermissionHostDenials.Load(), turnserver.ReasonHostAddress)
