@@ -36,7 +36,7 @@ join_burst = 100
 resume_grace = "30s"
 
 [metrics]
-listen = ""
+listen = "127.0.0.1:0"
 
 [cluster]
 enabled = true
@@ -66,8 +66,13 @@ func TestTwoAppliances(t *testing.T) {
 	app1 := apptest.Start(t, applianceConfig(ns.url(), "one"))
 	app2 := apptest.Start(t, applianceConfig(ns.url(), "two"))
 	n1, n2 := applianceNode(t, app1, "one"), applianceNode(t, app2, "two")
-	if body := readyBody(t, app1.HTTPURL); !strings.Contains(body, "cluster: connected") {
+	// The metrics listener's /readyz tells how the cluster is; the
+	// public one only whether the node is ready.
+	if body := readyBody(t, "http://"+app1.MetricsAddr); !strings.Contains(body, "cluster: connected") {
 		t.Fatalf("/readyz does not report the cluster: %q", body)
+	}
+	if body := readyBody(t, app1.HTTPURL); body != "ready\n" {
+		t.Fatalf("public /readyz says %q, want only \"ready\"", body)
 	}
 
 	a := n1.dial(t)

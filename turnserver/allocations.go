@@ -71,8 +71,9 @@ func quotaCaps(cfg *Config, ip netip.Addr) (perIP, perPrefix int) {
 	if ip.Is6() {
 		perPrefix = cfg.MaxAllocationsPer64
 	}
-	return min(cfg.MaxAllocationsPerIP, max(ports/ipShareOfPorts, 1)),
-		min(perPrefix, max(ports/prefixShareOfPorts, 1))
+	// Two at least: the self-test allocates twice from one address.
+	return min(cfg.MaxAllocationsPerIP, max(ports/ipShareOfPorts, 2)),
+		min(perPrefix, max(ports/prefixShareOfPorts, 2))
 }
 
 func newAllocations() *allocations {

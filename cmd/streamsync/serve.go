@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/streamsync/streamsync/internal/app"
 	"github.com/streamsync/streamsync/internal/config"
@@ -44,7 +43,11 @@ func cmdServe(args []string, stderr io.Writer) int {
 	if err := notifier.Ready(); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
-	go watchdog(ctx, notifier, log)
+	interval, err := sdnotify.WatchdogInterval()
+	if err != nil {
+		log.Warn("watchdog off", "err", err)
+	}
+	go a.FeedWatchdog(ctx, notifier, interval)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -71,29 +74,6 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// watchdog sends systemd keep-alives at half the interval it asks for.
-func watchdog(ctx context.Context, n *sdnotify.Notifier, log *slog.Logger) {
-	interval, err := sdnotify.WatchdogInterval()
-	if err != nil {
-		log.Warn("watchdog off", "err", err)
-	}
-	if interval <= 0 || !n.Enabled() {
-		return
-	}
-	t := time.NewTicker(interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := n.Watchdog(); err != nil {
-				log.Warn("watchdog ping failed", "err", err)
-			}
-		}
-	}
 }
 
 func reload(a *app.App, path string, log *slog.Logger) {

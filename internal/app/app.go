@@ -88,7 +88,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 			TURN: a.turn, Signaling: a.sig, Cluster: a.clu, SelfTest: a.health.state,
 			Certificates: a.certExpiries(),
 		}))
-		a.mountHealth(mux)
+		a.mountHealth(mux, true)
 		a.metricsSrv = a.newHTTPServer(mux)
 		log.Info("listening", "service", "metrics", "addr", a.metricsLn.Addr().String())
 	}
@@ -99,7 +99,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", a.sig)
-	a.mountHealth(mux)
+	a.mountHealth(mux, false)
 	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
 	a.handler = withHostGuard(a.start, mux)
 	a.http = a.newHTTPServer(a.handler)
@@ -118,9 +118,11 @@ func (a *App) newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-func (a *App) mountHealth(mux *http.ServeMux) {
+// mountHealth serves /healthz and /readyz; with detail (the metrics
+// listener) /readyz says why, on the public listener only whether.
+func (a *App) mountHealth(mux *http.ServeMux, detail bool) {
 	mux.HandleFunc("GET /healthz", a.healthz)
-	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { a.readyz(w, r, detail) })
 }
 
 // abandon undoes a New that failed part way: whatever was built is

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/sdnotify"
 	"github.com/streamsync/streamsync/internal/selftest"
 )
 
@@ -18,9 +19,16 @@ type health struct {
 	mu       sync.Mutex // guards the fields below
 	ran      bool
 	ok       bool
+	failures int // consecutive failed runs
 	lastPass time.Time
 	lastErr  string
 }
+
+// selfTestFailuresBeforeRestart is how many self-tests in a row must fail
+// before the appliance stops feeding the systemd watchdog: one failure on
+// a loaded host is not a wedged relay, three (minutes, at the default
+// interval) are.
+const selfTestFailuresBeforeRestart = 3
 
 // selfTestLoop checks the relay at once, then every interval, until ctx ends.
 func (a *App) selfTestLoop(ctx context.Context) {
@@ -59,11 +67,58 @@ func (a *App) selfTestOnce(ctx context.Context) {
 	h.ran = true
 	h.ok = len(failed) == 0
 	if h.ok {
-		h.lastPass, h.lastErr = time.Now(), ""
+		h.lastPass, h.lastErr, h.failures = time.Now(), "", 0
 		return
 	}
+	h.failures++
 	h.lastErr = fmt.Sprint(failed)
-	a.log.Warn("relay self-test failed", "err", h.lastErr)
+	a.log.Warn("relay self-test failed", "err", h.lastErr, "failures_in_a_row", h.failures)
+}
+
+// Alive reports whether the appliance works well enough to be kept
+// running: false once the relay self-test has failed
+// selfTestFailuresBeforeRestart times in a row (a wedged relay, which a
+// restart mends). With the self-test off it is always true.
+func (a *App) Alive() bool {
+	h := &a.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failures < selfTestFailuresBeforeRestart
+}
+
+// FeedWatchdog sends systemd watchdog keep-alives through n every
+// interval/2 while the appliance is Alive, until ctx ends; when the relay
+// keeps failing its self-test it stops, so that systemd (WatchdogSec)
+// restarts the service. interval 0 or a disabled n does nothing.
+func (a *App) FeedWatchdog(ctx context.Context, n *sdnotify.Notifier, interval time.Duration) {
+	if interval <= 0 || !n.Enabled() {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	starved := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !a.Alive() {
+			if !starved {
+				a.log.Error("relay self-test keeps failing; no longer feeding the systemd watchdog, so that systemd restarts the service",
+					"failures_in_a_row", selfTestFailuresBeforeRestart)
+			}
+			starved = true
+			continue
+		}
+		if starved {
+			a.log.Info("relay self-test passes again; feeding the systemd watchdog")
+			starved = false
+		}
+		if err := n.Watchdog(); err != nil {
+			a.log.Warn("watchdog ping failed", "err", err)
+		}
+	}
 }
 
 // RunSelfTest checks every target with creds, one after the other.
@@ -121,8 +176,11 @@ func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz is 200 when the listeners are up (they are once New returned) and
-// the relay self-test passed within twice its interval.
-func (a *App) readyz(w http.ResponseWriter, _ *http.Request) {
+// the relay self-test passed within twice its interval. With detail (the
+// metrics listener) the body says why and how the cluster is; the public
+// listener says only "ready" or "not ready": the reasons name internal
+// addresses and errors.
+func (a *App) readyz(w http.ResponseWriter, _ *http.Request, detail bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	h := &a.health
 	h.mu.Lock()
@@ -137,6 +195,14 @@ func (a *App) readyz(w http.ResponseWriter, _ *http.Request) {
 		ready, why = false, "relay self-test stale"
 	}
 	h.mu.Unlock()
+	if !detail {
+		if !ready {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+		return
+	}
 	if !ready {
 		http.Error(w, why, http.StatusServiceUnavailable)
 		return
