@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"fmt"
 	"maps"
 	"net"
 	"net/netip"
@@ -104,12 +105,16 @@ func (g *relayGenerator) admits(v *peerVerdict) bool {
 }
 
 // newHostGuard reads the host's addresses.
-func newHostGuard(cfg Config, advertised netip.Addr) *hostGuard {
-	h := &hostGuard{relay: Canonical(advertised), addrs: hostAddrs(), loopback: cfg.AllowLoopbackPeers}
+func newHostGuard(cfg Config, advertised netip.Addr) (*hostGuard, error) {
+	addrs, err := hostAddrs()
+	if err != nil {
+		return nil, err
+	}
+	h := &hostGuard{relay: Canonical(advertised), addrs: addrs, loopback: cfg.AllowLoopbackPeers}
 	if bind := netip.MustParseAddr(cfg.RelayBind); !bind.IsUnspecified() {
 		h.bind = Canonical(bind)
 	}
-	return h
+	return h, nil
 }
 
 // withAddrs returns a copy of h with the host's addresses addrs.
@@ -120,12 +125,12 @@ func (h *hostGuard) withAddrs(addrs map[netip.Addr]bool) *hostGuard {
 }
 
 // hostAddrs returns every address of the host's interfaces and, for IPv4,
-// each subnet's directed broadcast address. It returns what it could read.
-func hostAddrs() map[netip.Addr]bool {
+// each subnet's directed broadcast address.
+func hostAddrs() (map[netip.Addr]bool, error) {
 	out := make(map[netip.Addr]bool)
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return out
+		return nil, fmt.Errorf("list interface addresses: %w", err)
 	}
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
@@ -146,7 +151,7 @@ func hostAddrs() map[netip.Addr]bool {
 			out[netip.AddrFrom4(b)] = true
 		}
 	}
-	return out
+	return out, nil
 }
 
 // watchHostAddrs re-reads the host's addresses every hostRefreshInterval
@@ -161,7 +166,11 @@ func (s *Server) watchHostAddrs(done <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		addrs := hostAddrs()
+		addrs, err := hostAddrs()
+		if err != nil {
+			s.log.Warn("host addresses not read again; the relay host guard keeps the last ones", "err", err)
+			continue
+		}
 		s.stateMu.Lock()
 		st := s.state.Load()
 		if !maps.Equal(addrs, st.host.addrs) {

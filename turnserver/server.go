@@ -190,11 +190,15 @@ func (s *Server) newState(cfg Config) (*runtimeState, error) {
 		secrets = []string{secret}
 		s.log.Warn("no turn secret configured; generated a random one for this run (credentials die with the process)")
 	}
+	host, err := newHostGuard(cfg, s.advertised)
+	if err != nil {
+		return nil, err
+	}
 	return &runtimeState{
 		cfg:     cfg,
 		secrets: secrets,
 		policy:  NewPeerPolicy(cfg.AllowedPeerRanges, cfg.DeniedPeerRanges),
-		host:    newHostGuard(cfg, s.advertised),
+		host:    host,
 	}, nil
 }
 

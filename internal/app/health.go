@@ -19,15 +19,17 @@ type health struct {
 	mu       sync.Mutex // guards the fields below
 	ran      bool
 	ok       bool
-	failures int // consecutive failed runs
+	wedged   int // consecutive runs in which the relay did not answer
 	lastPass time.Time
 	lastErr  string
 }
 
-// selfTestFailuresBeforeRestart is how many self-tests in a row must fail
-// before the appliance stops feeding the systemd watchdog: one failure on
-// a loaded host is not a wedged relay, three (minutes, at the default
-// interval) are.
+// selfTestFailuresBeforeRestart is how many self-tests in a row must find
+// the relay not answering before the appliance stops feeding the systemd
+// watchdog: one failure on a loaded host is not a wedged relay, three
+// (minutes, at the default interval) are. A relay that answers with an
+// error (486, 508: full) is not wedged; a restart would only drop its
+// calls.
 const selfTestFailuresBeforeRestart = 3
 
 // selfTestLoop checks the relay at once, then every interval, until ctx ends.
@@ -51,6 +53,7 @@ func (a *App) selfTestOnce(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var failed []string
+	unanswered := false
 	creds, err := a.selfTestCredentials()
 	if err != nil {
 		failed = append(failed, err.Error())
@@ -58,6 +61,7 @@ func (a *App) selfTestOnce(ctx context.Context) {
 		for _, r := range RunSelfTest(ctx, a.SelfTestTargets(), creds) {
 			if r.Err != nil {
 				failed = append(failed, fmt.Sprintf("%s %s: %v", r.Target.Transport, r.Target.Addr, r.Err))
+				unanswered = unanswered || !r.Refused
 			}
 		}
 	}
@@ -67,23 +71,27 @@ func (a *App) selfTestOnce(ctx context.Context) {
 	h.ran = true
 	h.ok = len(failed) == 0
 	if h.ok {
-		h.lastPass, h.lastErr, h.failures = time.Now(), "", 0
+		h.lastPass, h.lastErr, h.wedged = time.Now(), "", 0
 		return
 	}
-	h.failures++
+	if unanswered {
+		h.wedged++
+	} else {
+		h.wedged = 0
+	}
 	h.lastErr = fmt.Sprint(failed)
-	a.log.Warn("relay self-test failed", "err", h.lastErr, "failures_in_a_row", h.failures)
+	a.log.Warn("relay self-test failed", "err", h.lastErr, "unanswered_in_a_row", h.wedged)
 }
 
 // Alive reports whether the appliance works well enough to be kept
-// running: false once the relay self-test has failed
+// running: false once the relay has not answered its self-test
 // selfTestFailuresBeforeRestart times in a row (a wedged relay, which a
 // restart mends). With the self-test off it is always true.
 func (a *App) Alive() bool {
 	h := &a.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.failures < selfTestFailuresBeforeRestart
+	return h.wedged < selfTestFailuresBeforeRestart
 }
 
 // FeedWatchdog sends systemd watchdog keep-alives through n every
@@ -105,8 +113,8 @@ func (a *App) FeedWatchdog(ctx context.Context, n *sdnotify.Notifier, interval t
 		}
 		if !a.Alive() {
 			if !starved {
-				a.log.Error("relay self-test keeps failing; no longer feeding the systemd watchdog, so that systemd restarts the service",
-					"failures_in_a_row", selfTestFailuresBeforeRestart)
+				a.log.Error("relay keeps failing its self-test unanswered; no longer feeding the systemd watchdog, so that systemd restarts the service",
+					"unanswered_in_a_row", selfTestFailuresBeforeRestart)
 			}
 			starved = true
 			continue

@@ -18,14 +18,18 @@ import (
 
 // startApp runs the appliance in process on loopback with a self-test
 // every 200 ms. With onePort the relay has a single port, so the
-// self-test, which needs two allocations, fails every time.
-func startApp(t *testing.T, onePort bool) *App {
+// self-test, which needs two allocations, is refused every time (486).
+// tcpOnly leaves TURN over UDP off.
+func startApp(t *testing.T, onePort, tcpOnly bool) *App {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.Metrics.SelfTestInterval = 200 * time.Millisecond
 	cfg.TURN.ListenUDP = []string{"127.0.0.1:0"}
+	if tcpOnly {
+		cfg.TURN.ListenUDP = nil
+	}
 	cfg.TURN.ListenTCP = []string{"127.0.0.1:0"}
 	cfg.TURN.ListenTLS = nil
 	cfg.TURN.RelayBind = "127.0.0.1"
@@ -84,7 +88,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // why, addresses and errors included.
 func TestPublicReadyzSaysOnlyWhether(t *testing.T) {
 	t.Parallel()
-	broken := startApp(t, true)
+	broken := startApp(t, true, false)
 	public, private := "http://"+broken.HTTPAddr().String()+"/readyz", "http://"+broken.MetricsAddr().String()+"/readyz"
 	eventually(t, "the failing self-test reported on the metrics listener", func() bool {
 		code, body := get(t, private)
@@ -98,7 +102,7 @@ func TestPublicReadyzSaysOnlyWhether(t *testing.T) {
 		t.Fatalf("public /readyz of a failing relay: %d %q, want 503 \"not ready\"", code, body)
 	}
 
-	healthy := startApp(t, false)
+	healthy := startApp(t, false, false)
 	eventually(t, "a working relay ready", func() bool {
 		code, body := get(t, "http://"+healthy.HTTPAddr().String()+"/readyz")
 		return code == http.StatusOK && body == "ready\n"
@@ -106,8 +110,10 @@ func TestPublicReadyzSaysOnlyWhether(t *testing.T) {
 }
 
 // TestWatchdogStarvedWhileSelfTestFails: keep-alives go to systemd while
-// the relay works, and stop once its self-test has failed three times in a
-// row, so that systemd restarts the wedged service.
+// the relay works, and while it is full (its self-test refused with 486:
+// a restart would only drop its calls), and stop once it has not answered
+// its self-test three times in a row, so that systemd restarts the wedged
+// service.
 func TestWatchdogStarvedWhileSelfTestFails(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -134,25 +140,36 @@ func TestWatchdogStarvedWhileSelfTestFails(t *testing.T) {
 		}
 	}
 
-	healthy := startApp(t, false)
-	eventually(t, "the working relay's self-test", func() bool {
-		code, _ := get(t, "http://"+healthy.HTTPAddr().String()+"/readyz")
-		return code == http.StatusOK
+	full := startApp(t, true, true)
+	eventually(t, "the full relay's self-tests refused", func() bool {
+		full.health.mu.Lock()
+		defer full.health.mu.Unlock()
+		return full.health.ran && !full.health.ok
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	go healthy.FeedWatchdog(ctx, n, interval)
-	if got := pings(time.Second); got < 3 {
-		t.Fatalf("%d keep-alives in a second from a working relay (one every %s expected)", got, interval/2)
+	go full.FeedWatchdog(ctx, n, interval)
+	if got := pings(time.Second); got < 3 || !full.Alive() {
+		t.Fatalf("%d keep-alives in a second from a full relay (one every %s expected), alive %v", got, interval/2, full.Alive())
 	}
 	cancel()
 
-	broken := startApp(t, true)
+	wedged := startApp(t, false, true)
+	eventually(t, "the working relay's self-test", func() bool {
+		code, _ := get(t, "http://"+wedged.HTTPAddr().String()+"/readyz")
+		return code == http.StatusOK
+	})
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	go broken.FeedWatchdog(ctx, n, interval)
-	eventually(t, "three failed self-tests", func() bool { return !broken.Alive() })
+	go wedged.FeedWatchdog(ctx, n, interval)
+	if got := pings(time.Second); got < 3 {
+		t.Fatalf("%d keep-alives in a second from a working relay (one every %s expected)", got, interval/2)
+	}
+	if err := wedged.TURN().Close(); err != nil { // the relay stops answering
+		t.Fatal(err)
+	}
+	eventually(t, "three unanswered self-tests", func() bool { return !wedged.Alive() })
 	pings(interval) // what was sent before the verdict
 	if got := pings(10 * interval); got != 0 {
-		t.Fatalf("%d keep-alives while the self-test keeps failing, want none", got)
+		t.Fatalf("%d keep-alives while the relay does not answer, want none", got)
 	}
 }

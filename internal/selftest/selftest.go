@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 )
 
@@ -35,6 +37,10 @@ type Result struct {
 	Target Target
 	Err    error         // nil when the round trip succeeded
 	RTT    time.Duration // the relayed round trip, when it succeeded
+	// Refused is set when the check failed on a TURN error response (486
+	// quota reached, 508 no relay port...): the relay is up and answering,
+	// but full or refusing, which a restart would not mend.
+	Refused bool
 }
 
 // Check allocates twice on t and relays a datagram from one relay address
@@ -54,7 +60,8 @@ func Check(ctx context.Context, t Target, c Credentials) Result {
 	select {
 	case o := <-done:
 		closeAll(o.closers)
-		return Result{Target: t, RTT: o.rtt, Err: o.err}
+		var answer *stun.TurnError
+		return Result{Target: t, RTT: o.rtt, Err: o.err, Refused: errors.As(o.err, &answer)}
 	case <-ctx.Done():
 		// The round trip gives up by itself (pion's retransmission limit,
 		// read deadlines); its sockets are closed once it has.
