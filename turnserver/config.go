@@ -199,26 +199,21 @@ func (c Config) Validate() error {
 	if c.CredentialTTL < time.Minute || c.CredentialTTL > 7*24*time.Hour {
 		bad("credential_ttl", "must be between 1m and 168h (got %s)", c.CredentialTTL)
 	}
-	if c.MaxAllocations < 1 {
-		bad("max_allocations", "must be at least 1 (got %d)", c.MaxAllocations)
-	}
-	if c.MaxAllocationsPerUser < 1 {
-		bad("max_allocations_per_user", "must be at least 1 (got %d)", c.MaxAllocationsPerUser)
-	}
-	if c.MaxAllocationsPerIP < 1 {
-		bad("max_allocations_per_ip", "must be at least 1 (got %d)", c.MaxAllocationsPerIP)
-	}
-	if c.MaxAllocationsPer24 < 1 {
-		bad("max_allocations_per_ipv4_24", "must be at least 1 (got %d)", c.MaxAllocationsPer24)
-	}
-	if c.MaxAllocationsPer64 < 1 {
-		bad("max_allocations_per_ipv6_64", "must be at least 1 (got %d)", c.MaxAllocationsPer64)
-	}
-	if c.MaxStreamConnsPerIP < 1 {
-		bad("max_stream_conns_per_ip", "must be at least 1 (got %d)", c.MaxStreamConnsPerIP)
-	}
-	if c.MaxPermissionsPerAllocation < 1 {
-		bad("max_permissions_per_allocation", "must be at least 1 (got %d)", c.MaxPermissionsPerAllocation)
+	for _, cap := range []struct {
+		key string
+		n   int
+	}{
+		{"max_allocations", c.MaxAllocations},
+		{"max_allocations_per_user", c.MaxAllocationsPerUser},
+		{"max_allocations_per_ip", c.MaxAllocationsPerIP},
+		{"max_allocations_per_ipv4_24", c.MaxAllocationsPer24},
+		{"max_allocations_per_ipv6_64", c.MaxAllocationsPer64},
+		{"max_stream_conns_per_ip", c.MaxStreamConnsPerIP},
+		{"max_permissions_per_allocation", c.MaxPermissionsPerAllocation},
+	} {
+		if cap.n < 1 {
+			bad(cap.key, "must be at least 1 (got %d)", cap.n)
+		}
 	}
 	if c.MaxChannelsPerAllocation < 1 || c.MaxChannelsPerAllocation > 0x4000 {
 		bad("max_channels_per_allocation", "must be between 1 and 16384 (got %d)", c.MaxChannelsPerAllocation)

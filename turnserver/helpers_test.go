@@ -170,3 +170,17 @@ func waitFor(t testing.TB, cond func() bool) {
 
 // echoPeer runs a UDP echo server on addr until the test ends.
 func echoPeer(t testing.TB, addr string) *net.UDPAddr { return turntest.EchoPeer(t, addr) }
+
+// countAnswers counts the datagrams pc receives until it stays quiet for
+// half a second.
+func countAnswers(pc net.PacketConn) int {
+	answers := 0
+	buf := make([]byte, 1500)
+	for {
+		_ = pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, _, err := pc.ReadFrom(buf); err != nil {
+			return answers
+		}
+		answers++
+	}
+}

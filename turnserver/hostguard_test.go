@@ -79,6 +79,18 @@ func probe(t *testing.T, what string, relay net.PacketConn, victims []*victim) {
 	}
 }
 
+// probeFromEveryTransport allocates as a client over UDP, TCP and TLS,
+// probes the victims from each, and returns the relays by transport.
+func probeFromEveryTransport(t *testing.T, srv *Server, clientTLS *tls.Config, what string, victims []*victim) map[string]net.PacketConn {
+	t.Helper()
+	relays := map[string]net.PacketConn{}
+	for _, network := range []string{"udp", "tcp", "tls"} {
+		relays[network] = allocateOn(t, srv, clientTLS, network, "mallory-"+network)
+		probe(t, what+"client over "+network, relays[network], victims)
+	}
+	return relays
+}
+
 // relayToRelay checks that a datagram from one allocation reaches the
 // other's relay address, both ways.
 func relayToRelay(t *testing.T, what string, a, b net.PacketConn) {
@@ -163,11 +175,7 @@ func TestHostServicesInRelayRangeUnreachable(t *testing.T) {
 	outside.targets = spelled(outside.port, "127.0.0.1", "::ffff:127.0.0.1")
 	victims := []*victim{onRelayIP, wildcard, outside}
 
-	relays := map[string]net.PacketConn{}
-	for _, network := range []string{"udp", "tcp", "tls"} {
-		relays[network] = allocateOn(t, srv, clientTLS, network, "mallory-"+network)
-		probe(t, "client over "+network, relays[network], victims)
-	}
+	relays := probeFromEveryTransport(t, srv, clientTLS, "", victims)
 	if srv.Stats().RelayDropsPolicy.Load() == 0 {
 		t.Error("no datagram to the relay address was dropped")
 	}
@@ -210,11 +218,7 @@ func TestHostGuardHoldsWhateverIsAllowed(t *testing.T) {
 	wildcard.targets = spelled(wildcard.port, append([]string{"127.0.0.2", "127.255.255.254", "::ffff:127.0.0.2",
 		"::127.0.0.2", "64:ff9b::7f00:2", "2002:7f00:2::1", "255.255.255.255", "224.0.0.1"}, hostIPs()...)...)
 	victims := []*victim{loopback, wildcard}
-	relays := map[string]net.PacketConn{}
-	for _, network := range []string{"udp", "tcp", "tls"} {
-		relays[network] = allocateOn(t, srv, clientTLS, network, "mallory-"+network)
-		probe(t, "allow-all, client over "+network, relays[network], victims)
-	}
+	relays := probeFromEveryTransport(t, srv, clientTLS, "allow-all, ", victims)
 	if srv.Stats().PermissionHostDenials.Load() == 0 {
 		t.Error("no permission was refused as a host address")
 	}
