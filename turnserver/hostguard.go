@@ -60,15 +60,18 @@ const (
 // spelling (where a datagram to it goes); a host address is refused in
 // every spelling it carries, as the peer policy judges them.
 func (h *hostGuard) kind(ip netip.Addr) hostKind {
+	if !ip.IsValid() {
+		return otherHost
+	}
 	ip = ip.WithZone("")
-	if c := Canonical(ip); c == h.relay || c == h.bind {
+	if c := Canonical(ip); c == h.relay || h.bind.IsValid() && c == h.bind {
 		return relayHost // where the datagram goes; other spellings are refused below
 	}
 	for _, f := range [...]netip.Addr{ip.Unmap(), Canonical(ip), embeddedIPv4(ip)} {
 		if !f.IsValid() || h.loopback && containsAny(loopbackRanges, f) {
 			continue
 		}
-		if h.addrs[f] || f == h.relay || f == h.bind || containsAny(alwaysHost, f) {
+		if h.addrs[f] || f == h.relay || f == h.bind && h.bind.IsValid() || containsAny(alwaysHost, f) {
 			return otherHost
 		}
 	}

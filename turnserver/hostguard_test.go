@@ -252,6 +252,12 @@ func TestHostGuardKinds(t *testing.T) {
 			t.Errorf("kind(%s) = %d, want %d", s, got, want)
 		}
 	}
+	if got := h.kind(netip.Addr{}); got != otherHost {
+		t.Errorf("kind(no address) = %d, want otherHost", got)
+	}
+	if ok, ifLive, _ := (&runtimeState{host: h, policy: NewPeerPolicy(mustPrefixes("0.0.0.0/0"), nil)}).admits(netip.Addr{}); ok || ifLive {
+		t.Error("no address admitted")
+	}
 	h.loopback = true
 	if got := h.kind(netip.MustParseAddr("127.3.4.5")); got != notHost {
 		t.Errorf("with loopback peers allowed, kind(127.3.4.5) = %d, want notHost", got)
