@@ -44,10 +44,13 @@ func TestTURNOverTCPSurvivesRunningOutOfDescriptors(t *testing.T) {
 
 	path := boundConfig(t, app)
 	var out string
-	for {
+	for attempt := 0; ; attempt++ {
 		code, o := runCmd("selftest", "-config", path, "-timeout", "5s")
 		if out = o; code == 0 {
 			break
+		}
+		if attempt == 0 {
+			t.Logf("%s: first selftest after closing the connections:\n%s", time.Since(start), o)
 		}
 		if time.Now().After(deadline.Add(20 * time.Second)) {
 			t.Fatalf("selftest after the descriptors came back:\n%s", out)
