@@ -36,6 +36,7 @@ relay_port_min = 31000
 relay_port_max = 31999
 secrets = [%q]
 allowed_peer_ranges = ["127.0.0.0/8"]
+allow_loopback_peers = true
 %s
 [metrics]
 listen = "127.0.0.1:0"
