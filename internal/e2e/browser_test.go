@@ -134,6 +134,9 @@ const hookScript = `(() => {
         const g = c.usernameFragment || (/ufrag (\S+)/.exec(c.candidate) || [])[1] || '?';
         this.__relay[g] = (this.__relay[g] || 0) + 1;
       });
+      // A connection that failed restarts ICE with every TURN URL (call.js).
+      this.__failed = false;
+      this.addEventListener('connectionstatechange', () => { if (this.connectionState === 'failed') this.__failed = true; });
       pcs.push(this);
     }
   };

@@ -38,12 +38,13 @@ func TestFirefox(t *testing.T) {
 
 	t.Run("Allocations", func(t *testing.T) {
 		fred.waitFor("network check done", `!/Checking/.test(document.getElementById('net-verdict').textContent)`, mediaWait)
-		policies, counts := relayCounts(fred)
-		t.Logf("Firefox: relay allocations per connection %v (%v)", counts, policies)
+		policies, counts, failed := relayCounts(fred)
+		t.Logf("Firefox: relay allocations per connection %v (%v), failed once %v", counts, policies, failed)
 		room := signaling.DefaultConfig().MaxPeersPerRoom
 		quota := turnserver.DefaultConfig().MaxAllocationsPerUser
 		for i, c := range counts {
-			if !strings.HasPrefix(policies[i], "max-bundle/require ") || strings.Count(policies[i], "turn") != 1 {
+			// A connection that failed restarts ICE with every TURN URL (call.js).
+			if !strings.HasPrefix(policies[i], "max-bundle/require ") || !failed[i] && strings.Count(policies[i], "turn") != 1 {
 				t.Errorf("connection %d: policies and TURN URLs %q, want max-bundle/require and one TURN URL", i, policies[i])
 			}
 			if c < 1 || c*(room-1)*2 >= quota {

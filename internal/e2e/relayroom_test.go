@@ -46,18 +46,20 @@ func metric(t *testing.T, a *apptest.Appliance, series string) float64 {
 }
 
 // relayCounts returns, for each media connection of a page, its bundle
-// policy with its TURN URLs, and the most relay candidates (TURN
-// allocations) one ICE generation of it gathered.
-func relayCounts(p tab) (policies []string, counts []int) {
+// policy with its TURN URLs, the most relay candidates (TURN allocations)
+// one ICE generation of it gathered, and whether it ever failed (then its
+// ICE restart was given every TURN URL: the network may have changed).
+func relayCounts(p tab) (policies []string, counts []int, failed []bool) {
 	p.tb().Helper()
 	var got []struct {
 		Policy string
 		Relay  int
+		Failed bool
 	}
 	raw := p.js(`__e2e.pcs.filter((pc) => pc.signalingState !== 'closed' && pc.getTransceivers().length > 0).map((pc) => {
 		const c = pc.getConfiguration();
 		const turn = c.iceServers.flatMap((s) => [].concat(s.urls)).filter((u) => /^turns?:/.test(u));
-		return { Policy: c.bundlePolicy + '/' + c.rtcpMuxPolicy + ' ' + turn.join(','), Relay: Math.max(0, ...Object.values(pc.__relay)) };
+		return { Policy: c.bundlePolicy + '/' + c.rtcpMuxPolicy + ' ' + turn.join(','), Relay: Math.max(0, ...Object.values(pc.__relay)), Failed: pc.__failed };
 	})`)
 	if err := json.Unmarshal([]byte(raw), &got); err != nil {
 		p.tb().Fatalf("%s: relay counts: %v", p.label(), err)
@@ -65,8 +67,9 @@ func relayCounts(p tab) (policies []string, counts []int) {
 	for _, g := range got {
 		policies = append(policies, g.Policy)
 		counts = append(counts, g.Relay)
+		failed = append(failed, g.Failed)
 	}
-	return policies, counts
+	return policies, counts, failed
 }
 
 // turnURLCount is how many TURN URLs a page was given.
@@ -111,11 +114,17 @@ func testRelayRoom(t *testing.T, b *browserProc, app *apptest.Appliance) {
 	for _, p := range ps {
 		// The network check's own allocations are released when it is done.
 		p.waitFor("network check done", `!/Checking/.test(document.getElementById('net-verdict').textContent)`, mediaWait)
-		policies, counts := relayCounts(p)
-		t.Logf("%s: relay allocations per connection %v (%v)", p.name, counts, policies)
+		policies, counts, failed := relayCounts(p)
+		t.Logf("%s: relay allocations per connection %v (%v), failed once %v", p.name, counts, policies, failed)
 		udp := eval[string](p, `__e2e.joined.iceServers.flatMap((s) => [].concat(s.urls)).find((u) => /^turn:.*transport=udp/.test(u))`)
 		for i, c := range counts {
-			if want := "max-bundle/require " + udp; policies[i] != want {
+			// On a loaded machine a connection may fail and restart ICE
+			// with every URL (call.js); it still bundles.
+			want := "max-bundle/require " + udp
+			if failed[i] && strings.HasPrefix(policies[i], "max-bundle/require ") {
+				want = policies[i]
+			}
+			if policies[i] != want {
 				t.Errorf("%s: connection %d has policies and TURN URLs %q, want %q", p.name, i, policies[i], want)
 			}
 			if c < 1 {
