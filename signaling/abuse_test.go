@@ -170,7 +170,7 @@ func TestAttacksLeaveOtherRoomsServed(t *testing.T) {
 		{"guessed resume token", nil, func(t *testing.T, ts *testServer, honest *honestPair) {
 			c := mustAttacker(t, ts)
 			for range 20 {
-				c.send(msg{"type": "join", "resume": newToken()})
+				c.send(msg{"type": "join", "resume": randomID(16)})
 				c.expectError(codeResumeFailed)
 			}
 			c.send(msg{"type": "join", "resume": honest.b.id}) // a peer id is not a token

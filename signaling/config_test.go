@@ -140,19 +140,20 @@ func TestClientIP(t *testing.T) {
 
 func TestIDs(t *testing.T) {
 	seen := map[string]bool{}
+	sign := newSigner(nil)
 	for range 1000 {
-		id := newRoomID()
-		if !validRoomID(id) || seen[id] {
+		id := sign.newRoomID()
+		if !validRoomID(id) || !sign.verifyRoomID(id) || seen[id] {
 			t.Fatalf("bad or repeated room id %q", id)
 		}
 		seen[id] = true
 	}
-	for _, bad := range []string{"", "short", strings.Repeat("a", 21) + "/", strings.Repeat("a", 23)} {
+	for _, bad := range []string{"", "short", strings.Repeat("a", 31) + "/", strings.Repeat("a", 33), strings.Repeat("a", 22)} {
 		if validRoomID(bad) {
 			t.Errorf("validRoomID(%q) = true", bad)
 		}
 	}
-	u := turnUser(newRoomID(), newPeerID())
+	u := turnUser(sign.newRoomID(), newPeerID())
 	if strings.ContainsRune(u, ':') || len(u) != 8+1+11 {
 		t.Fatalf("turn user %q", u)
 	}

@@ -29,7 +29,7 @@ func TestBadMessagesKeepConnection(t *testing.T) {
 		{"state before join", `{"type":"state","state":{}}`, codeNotJoined},
 		{"leave before join", `{"type":"leave"}`, codeNotJoined},
 		{"malformed room", `{"type":"join","room":"../etc"}`, codeBadMessage},
-		{"unknown room", `{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA"}`, codeRoomNotFound},
+		{"unknown room", `{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`, codeRoomNotFound},
 		{"bad name", `{"type":"join","name":"a\u0000b"}`, codeBadMessage},
 		{"bad resume", `{"type":"join","resume":"nope"}`, codeResumeFailed},
 	}
@@ -205,7 +205,7 @@ func TestJoinTimeout(t *testing.T) {
 	cfg.JoinTimeout = 200 * time.Millisecond
 	ts := newTestServer(t, cfg)
 	a := ts.dial(t)
-	a.send(msg{"type": "join", "room": "AAAAAAAAAAAAAAAAAAAAAA"})
+	a.send(msg{"type": "join", "room": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
 	a.expectError(codeRoomNotFound) // a failed join does not stop the clock
 	if ce := a.expectClose(closePolicy); ce.Text != "join timeout" {
 		t.Fatalf("reason %q", ce.Text)

@@ -12,7 +12,7 @@ import (
 func FuzzHandle(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"join","name":"Ada"}`,
-		`{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAA","resume":"x"}`,
+		`{"type":"join","room":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","resume":"x"}`,
 		`{"type":"offer","to":"x","sdp":"v=0","id":1}`,
 		`{"type":"candidate","to":"x","candidate":null}`,
 		`{"type":"state","name":"\u0000","state":{"muted":true}}`,

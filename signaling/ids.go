@@ -7,12 +7,20 @@ import (
 	"encoding/hex"
 )
 
-// roomIDBytes is the randomness of a room id: 128 bits, above the 96 the
-// link-as-capability design requires. It encodes to roomIDLen characters.
+// A room id is roomIDBytes of randomness (128 bits, above the 96 the
+// link-as-capability design requires) and roomTagBytes of MAC under the
+// server's key (keys.go), roomIDLen characters in all: a restarted server
+// knows its own ids from forgeries without having kept them. 64 bits of
+// tag stand against online guessing, the only kind there is (the key never
+// leaves the server).
 const (
-	roomIDBytes = 16
-	roomIDLen   = 22
+	roomIDBytes  = 16
+	roomTagBytes = 8
+	roomIDLen    = 32
 )
+
+// purposeRoom labels room id MACs.
+const purposeRoom = "room id"
 
 func randomID(n int) string {
 	b := make([]byte, n)
@@ -20,15 +28,30 @@ func randomID(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newRoomID returns an unguessable, URL-safe room id.
-func newRoomID() string { return randomID(roomIDBytes) }
+// newRoomID returns an unguessable, URL-safe room id, signed.
+func (s *signer) newRoomID() string {
+	b := make([]byte, roomIDBytes, roomIDBytes+roomTagBytes)
+	_, _ = rand.Read(b)
+	b = append(b, s.sign(purposeRoom, b, roomTagBytes)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// verifyRoomID reports whether id is one this server (under one of its
+// keys) made.
+func (s *signer) verifyRoomID(id string) bool {
+	if !validRoomID(id) {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(b) != roomIDBytes+roomTagBytes {
+		return false
+	}
+	return s.verify(purposeRoom, b[:roomIDBytes], b[roomIDBytes:])
+}
 
 // newPeerID returns a peer id, unique within a room with overwhelming
 // probability (64 bits).
 func newPeerID() string { return randomID(8) }
-
-// newToken returns a resume token (128 bits).
-func newToken() string { return randomID(16) }
 
 // validRoomID reports whether s has the shape of a room id.
 func validRoomID(s string) bool {

@@ -13,7 +13,7 @@ func (c *conn) handleJoin(in *inbound) error {
 		return perr(codeAlreadyJoined, "this connection has already joined")
 	}
 	if in.Resume != "" {
-		return c.resume(in.Resume)
+		return c.resume(in)
 	}
 	if c.ticket.resumeOnly() {
 		// Let in over the connection cap only to take a held place back.
@@ -49,7 +49,7 @@ func (c *conn) handleJoin(in *inbound) error {
 			c.srv.stats.passwordsLimited.Add(1)
 			return perr(codeRateLimited, "too many wrong create passwords on this server; retry in a minute")
 		}
-		room = newRoomID()
+		room = c.srv.sign.newRoomID()
 	} else if !validRoomID(room) {
 		return perr(codeBadMessage, "malformed room id")
 	}
@@ -65,7 +65,7 @@ func (c *conn) handleJoin(in *inbound) error {
 		err = c.srv.reg.Create(room, p, sess)
 		roster = []Peer{}
 	} else {
-		roster, err = c.srv.reg.Join(room, p, sess, PeerJoinedMessage(p))
+		roster, err = c.srv.joinRoom(room, p, sess)
 	}
 	if err != nil {
 		c.srv.roomsIP.release(c.key, room)
@@ -92,13 +92,27 @@ func (c *conn) handleJoin(in *inbound) error {
 	return nil
 }
 
-// resume reattaches this connection to a held session named by token: one
-// of this node's, or, with a Roaming registry, one held by another node.
-func (c *conn) resume(token string) error {
+// resume reattaches this connection to a held session named by in.Resume:
+// one of this node's, or, with a Roaming registry, one held by another
+// node, or, after a restart, the place the signed token names.
+func (c *conn) resume(in *inbound) error {
+	token := in.Resume
+	if len(token) > maxTokenLen {
+		c.srv.stats.resumesFailed.Add(1)
+		return perr(codeResumeFailed, "nothing to resume; join again")
+	}
 	sess := c.srv.claimSession(token)
 	if sess == nil {
-		if ro, ok := c.srv.reg.(Roaming); ok && !c.ticket.resumeOnly() {
-			return c.resumeRemote(ro, token)
+		signed, clusterToken := splitToken(token)
+		if ro, ok := c.srv.reg.(Roaming); ok && !c.ticket.resumeOnly() && clusterToken != "" {
+			if err := c.resumeRemote(ro, clusterToken); !errors.Is(err, errNotHeld) {
+				return err
+			}
+		}
+		if !c.ticket.resumeOnly() {
+			if st, ok := c.srv.claimRestarted(signed, c.key); ok {
+				return c.resumeRestarted(st, in)
+			}
 		}
 		c.srv.stats.resumesFailed.Add(1)
 		return perr(codeResumeFailed, "nothing to resume; join again")
@@ -109,8 +123,11 @@ func (c *conn) resume(token string) error {
 		c.srv.stats.resumesFailed.Add(1)
 		return perr(codeResumeFailed, "the room is gone; join again")
 	}
-	return c.finishResume(sess, roster)
+	return c.finishResume(sess, roster, false)
 }
+
+// errNotHeld is resumeRemote's answer when no node holds the token's place.
+var errNotHeld = errors.New("no node holds the place")
 
 // resumeRemote takes over a session held by another node.
 func (c *conn) resumeRemote(ro Roaming, token string) error {
@@ -120,10 +137,10 @@ func (c *conn) resumeRemote(ro Roaming, token string) error {
 		return sess
 	})
 	if err != nil {
-		c.srv.stats.resumesFailed.Add(1)
 		if errors.Is(err, ErrResumeFailed) {
-			return perr(codeResumeFailed, "nothing to resume; join again")
+			return errNotHeld
 		}
+		c.srv.stats.resumesFailed.Add(1)
 		c.log().Warn("taking over a session from another node", "err", err)
 		return perr(codeResumeFailed, "could not resume now; join again")
 	}
@@ -140,11 +157,56 @@ func (c *conn) resumeRemote(ro Roaming, token string) error {
 		return perr(codeResumeFailed, "the room is gone; join again")
 	}
 	c.log().Info("taken over from another node", "room", roomTag(sess.room), "peer", sess.id, "queued", len(queued))
-	return c.finishResume(sess, roster)
+	return c.finishResume(sess, roster, false)
 }
 
-// finishResume sends joined (resumed) and attaches sess to this connection.
-func (c *conn) finishResume(sess *session, roster []Peer) error {
+// resumeRestarted gives a client back the place its signed token names,
+// which an earlier run of the server held: same peer id, the name and
+// state the client says (it may have changed them since the token), in the
+// room the token names, which is opened again if nobody is back in it yet.
+// Every cap holds as for a join: rooms per address, max_rooms, room size.
+func (c *conn) resumeRestarted(st signedToken, in *inbound) error {
+	fail := func(err error) error {
+		c.srv.unclaimRestarted(st)
+		c.srv.stats.resumesFailed.Add(1)
+		return err
+	}
+	p := Peer{ID: st.peer}
+	if in.Name != nil {
+		if name, err := cleanName(*in.Name); err == nil {
+			p.Name = name
+		}
+	}
+	if in.State != nil {
+		p.State = *in.State
+	}
+	if !c.srv.roomsIP.reserve(c.key, st.room) {
+		c.srv.stats.roomsPerIPLimited.Add(1)
+		return fail(perr(codeTooManyRooms, fmt.Sprintf("your address is in %d rooms already, the most this server allows", c.srv.cfg.MaxRoomsPerIP)))
+	}
+	sess := newSession(c.srv, st.room, p, c.key)
+	sess.counted = true
+	if roster, err := c.srv.reg.Roster(st.room); err == nil {
+		for _, q := range roster {
+			if q.ID == p.ID { // someone holds it already (another node's record)
+				c.srv.roomsIP.release(c.key, st.room)
+				return fail(perr(codeResumeFailed, "nothing to resume; join again"))
+			}
+		}
+	}
+	roster, err := c.srv.joinRoom(st.room, p, sess)
+	if err != nil {
+		c.srv.roomsIP.release(c.key, st.room)
+		return fail(joinError(err))
+	}
+	c.srv.stats.restartResumes.Add(1)
+	return c.finishResume(sess, roster, true)
+}
+
+// finishResume sends joined (resumed; restarted: the place was taken
+// back after a restart, so the roster holds only those back already) and
+// attaches sess to this connection.
+func (c *conn) finishResume(sess *session, roster []Peer, restarted bool) error {
 	roster = without(roster, sess.id)
 	newToken := c.srv.addSession(sess)
 	cfg, err := c.srv.mintFor(sess)
@@ -155,7 +217,7 @@ func (c *conn) finishResume(sess *session, roster []Peer) error {
 	joined := mustMarshal(joinedMsg{
 		Type: typeJoined, Room: sess.room, ID: sess.id, Name: sess.peerInfo().Name, Peers: roster,
 		ICEServers: servers, ICEServersExpireAt: expires,
-		ResumeToken: newToken, Resumed: true, Limits: c.srv.limits,
+		ResumeToken: newToken, Resumed: true, Restarted: restarted, Limits: c.srv.limits,
 	})
 	if !sess.attach(c, joined) {
 		c.srv.stats.resumesFailed.Add(1)
@@ -165,7 +227,7 @@ func (c *conn) finishResume(sess *session, roster []Peer) error {
 	c.sess = sess
 	c.joined.Store(true)
 	c.setLogRoom(sess.room, sess.id)
-	c.log().Info("resumed")
+	c.log().Info("resumed", "after_restart", restarted)
 	c.srv.stats.resumes.Add(1)
 	c.scheduleRefresh(sess, cfg)
 	return nil

@@ -127,6 +127,7 @@ type joinedMsg struct {
 	ICEServersExpireAt *time.Time   `json:"iceServersExpireAt,omitempty"`
 	ResumeToken        string       `json:"resumeToken,omitempty"`
 	Resumed            bool         `json:"resumed"`
+	Restarted          bool         `json:"restarted,omitempty"`
 	Limits             limits       `json:"limits"`
 }
 

@@ -33,7 +33,8 @@ func (s *Server) lookupRoom(r *http.Request, room string) *roomInfo {
 	roster, err := s.reg.Roster(room)
 	switch {
 	case errors.Is(err, ErrRoomNotFound):
-		return &roomInfo{}
+		// A room of the run before a restart exists until people are back.
+		return &roomInfo{Exists: s.revivable(room)}
 	case err != nil:
 		return nil
 	}

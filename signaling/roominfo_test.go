@@ -43,7 +43,7 @@ func TestRoomInfo(t *testing.T) {
 	for _, tc := range []struct{ q, want string }{
 		{"", "absent"},
 		{"?room=" + a.room, `{"exists":true,"peers":2}`},               // token three
-		{"?room=AAAAAAAAAAAAAAAAAAAAAA", `{"exists":false,"peers":0}`}, // four
+		{"?room=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", `{"exists":false,"peers":0}`}, // four
 		{"?room=short", "absent"},                                      // malformed: no token spent
 		{"?room=" + a.room + "x", "absent"},
 		{"?room=" + a.room, `{"exists":true,"peers":2}`}, // five

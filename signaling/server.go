@@ -26,6 +26,11 @@ type Options struct {
 	ICE ice.Minter
 	// Registry holds the rooms; nil means an in-memory one sized by Config.
 	Registry Registry
+	// Keys sign room ids and resume tokens (HMAC-SHA256, at least 16
+	// bytes each): the first signs, all verify. A server restarted with
+	// the same keys takes its meetings back (docs/protocol.md §10). None
+	// means a random key, so a restart ends every meeting. See LoadKeys.
+	Keys [][]byte
 }
 
 // Server is the WebSocket signaling endpoint. It implements http.Handler.
@@ -45,6 +50,8 @@ type Server struct {
 	limits   limits
 	stats    counters
 	roaming  bool // reg is a Roaming registry: places outlive this node
+	sign     *signer
+	started  time.Time // when this process's server was made: tokens older come from an earlier run
 
 	closeWaitForTest time.Duration // replaces closeHandshakeWait when set; set before serving
 
@@ -53,6 +60,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	sessions map[string]*session // by resume token
 	closing  bool
+	retaken  map[string]struct{} // places taken back after the restart by a signed token ("room/peer"): once each
 
 	handlers sync.WaitGroup // running ServeHTTP calls that upgraded
 }
@@ -86,6 +94,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		origins:  newOriginChecker(cfg.AllowedOrigins, cfg.TrustedProxies),
 		conns:    make(map[*conn]struct{}),
 		sessions: make(map[string]*session),
+		retaken:  make(map[string]struct{}),
+		sign:     newSigner(opts.Keys),
+		started:  time.Now(),
 	}
 	s.stats.init()
 	if ro, ok := reg.(Roaming); ok {
@@ -248,6 +259,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(err, s.reg.Close())
 }
+
+// SetKeys replaces the signing keys (a reload rotated the secrets they
+// come from): ids and tokens signed by a key no longer listed stop working.
+func (s *Server) SetKeys(keys [][]byte) { s.sign.set(keys) }
 
 // writeDeadline is the deadline for one write starting now.
 func (s *Server) writeDeadline() time.Time { return time.Now().Add(s.cfg.WriteTimeout) }

@@ -146,14 +146,17 @@ func (ss *session) detach(c *conn, leaving bool) {
 		ss.mu.Unlock()
 		return // said leave: already announced
 	}
-	if closing && !leaving && ss.srv.roaming {
-		// Keep the place in the cluster: the client resumes on another
-		// node, or the others see it gone after the grace period.
+	if closing && !leaving {
+		// The server is stopping, not the client leaving: nothing is
+		// announced, so the others' pages keep their connections to it.
+		// The client resumes with its signed token once the server is back
+		// (or, in a cluster, on another node); a place not taken back is
+		// seen gone by the others after the grace period.
 		ss.finishLocked()
 		ss.mu.Unlock()
 		return
 	}
-	if leaving || ss.srv.cfg.ResumeGrace == 0 || closing {
+	if leaving || ss.srv.cfg.ResumeGrace == 0 {
 		ss.finishLocked()
 		ss.mu.Unlock()
 		reason := leftReasonGone

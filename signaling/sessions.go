@@ -1,16 +1,18 @@
 package signaling
 
+import "time"
+
 // addSession gives sess a fresh resume token, retiring its previous one,
-// and returns it; "" when resume is disabled.
+// and returns it; "" when resume is disabled. The token is signed (so a
+// restarted server can honour it); with a Roaming registry the registry's
+// own token, findable from every node, follows it after clusterSep.
 func (s *Server) addSession(sess *session) string {
 	if s.cfg.ResumeGrace == 0 {
 		return ""
 	}
-	var token string
+	token := s.sign.newToken(sess.room, sess.id, time.Now())
 	if ro, ok := s.reg.(Roaming); ok {
-		token = ro.IssueToken(sess.room, sess.id) // findable from every node
-	} else {
-		token = newToken()
+		token += clusterSep + ro.IssueToken(sess.room, sess.id)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

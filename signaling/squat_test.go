@@ -146,10 +146,10 @@ func TestIPv6CountsPerSlash64(t *testing.T) {
 	}
 	ts.mustDialFrom(t, "2001:db8:5:7::1") // another /64
 	for range cfg.JoinBurst {
-		a.send(msg{"type": "join", "room": "AAAAAAAAAAAAAAAAAAAAAA"})
+		a.send(msg{"type": "join", "room": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
 		a.expectError(codeRoomNotFound)
 	}
-	a.send(msg{"type": "join", "room": "AAAAAAAAAAAAAAAAAAAAAA"})
+	a.send(msg{"type": "join", "room": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
 	a.expectError(codeRateLimited)
 	honest.exchange(t)
 }

@@ -23,6 +23,8 @@ type counters struct {
 	resumes           atomic.Int64
 	resumesFailed     atomic.Int64
 	resumeOverflows   atomic.Int64
+	restartResumes    atomic.Int64
+	roomsRevived      atomic.Int64
 	iceRefreshes      atomic.Int64
 	mintErrors        atomic.Int64
 	badFrames         atomic.Int64
@@ -86,6 +88,8 @@ type Stats struct {
 	Resumes           int64 // successful resumes
 	ResumesFailed     int64 // refused resumes
 	ResumeOverflows   int64 // held sessions given up for a full queue
+	RestartResumes    int64 // places taken back after a restart with a signed token
+	RoomsRevived      int64 // rooms of an earlier run opened again by their signed id
 	ICERefreshes      int64 // ice-servers pushed before expiry
 	MintErrors        int64 // failures of the ICE minter
 	BadFrames         int64 // connections closed for a frame not in UTF-8 (1007)
@@ -115,6 +119,8 @@ func (s *Server) Stats() Stats {
 		Resumes:           c.resumes.Load(),
 		ResumesFailed:     c.resumesFailed.Load(),
 		ResumeOverflows:   c.resumeOverflows.Load(),
+		RestartResumes:    c.restartResumes.Load(),
+		RoomsRevived:      c.roomsRevived.Load(),
 		ICERefreshes:      c.iceRefreshes.Load(),
 		MintErrors:        c.mintErrors.Load(),
 		BadFrames:         c.badFrames.Load(),

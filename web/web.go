@@ -170,10 +170,10 @@ func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request, name strin
 }
 
 // roomIDLen is the length of a room id as the signaling server makes them
-// (signaling/ids.go: 128 random bits in URL-safe base64).
-const roomIDLen = 22
+// (signaling/ids.go: 128 random bits and a 64-bit MAC in URL-safe base64).
+const roomIDLen = 32
 
-// validRoom reports whether s has the shape of a room id: 22 characters of
+// validRoom reports whether s has the shape of a room id: 32 characters of
 // letters, digits, '-' and '_'.
 func validRoom(s string) bool {
 	if len(s) != roomIDLen {

@@ -29,7 +29,7 @@ func TestRoutes(t *testing.T) {
 		body   string // substring
 	}{
 		{"/", 200, "text/html; charset=utf-8", `src="/assets/app.js"`},
-		{"/r/3q2-7wAAAAAAAAAAAAAAAA", 200, "text/html; charset=utf-8", `src="/assets/app.js"`},
+		{"/r/3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAA", 200, "text/html; charset=utf-8", `src="/assets/app.js"`},
 		{"/check", 200, "text/html; charset=utf-8", `src="/assets/check.js"`},
 		{"/assets/app.js", 200, "text/javascript; charset=utf-8", "import"},
 		{"/assets/peer.js", 200, "text/javascript; charset=utf-8", "perfect negotiation"},
@@ -49,8 +49,8 @@ func TestRoutes(t *testing.T) {
 		// A malformed room id: the app, which says the link is broken.
 		{"/r/bad%20room", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},
 		{"/r/garbage", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},
-		{"/r/3q2-7wAAAAAAAAAAAAAAAAA", 404, "text/html; charset=utf-8", `src="/assets/app.js"`}, // 23
-		{"/r/3q2-7wAAAAAAAAAAAAAAA", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},   // 21
+		{"/r/3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAA", 404, "text/html; charset=utf-8", `src="/assets/app.js"`}, // 33
+		{"/r/3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAA", 404, "text/html; charset=utf-8", `src="/assets/app.js"`},   // 31
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
@@ -122,7 +122,7 @@ func TestCSPHostInjection(t *testing.T) {
 
 func TestETagRevalidation(t *testing.T) {
 	h := Handler(Options{})
-	for _, target := range []string{"/", "/assets/app.js", "/r/3q2-7wAAAAAAAAAAAAAAAA"} {
+	for _, target := range []string{"/", "/assets/app.js", "/r/3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
 		res := get(t, h, "GET", target, nil)
 		etag := res.Header.Get("ETag")
 		if !strings.HasPrefix(etag, `"`) || len(etag) < 10 {

@@ -22,11 +22,11 @@ func testBadLinks(t *testing.T, b *browserProc, app *apptest.Appliance) {
 	}
 	for _, tc := range []struct{ name, path, problem, title string }{
 		{"garbage fragment", "/#garbage", "bad", "This link does not work"},
-		{"id too long", "/#" + strings.Repeat("A", 23), "bad", "This link does not work"},
-		{"id cut short", "/#" + strings.Repeat("A", 21), "bad", "This link does not work"},
+		{"id too long", "/#" + strings.Repeat("A", 33), "bad", "This link does not work"},
+		{"id cut short", "/#" + strings.Repeat("A", 31), "bad", "This link does not work"},
 		{"garbage path", "/r/garbage", "bad", "This link does not work"},
-		{"unknown meeting", "/#" + strings.Repeat("A", 22), "gone", "This meeting does not exist"},
-		{"unknown meeting by path", "/r/" + strings.Repeat("B", 22), "gone", "This meeting does not exist"},
+		{"unknown meeting", "/#" + strings.Repeat("A", 32), "gone", "This meeting does not exist"},
+		{"unknown meeting by path", "/r/" + strings.Repeat("B", 32), "gone", "This meeting does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			open(app.HTTPURL + tc.path)

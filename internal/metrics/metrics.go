@@ -69,6 +69,7 @@ var (
 	descClosed      = desc("signaling_disconnects_total", "Connections closed by the server.", "reason")
 	descRejected    = desc("signaling_rejections_total", "Upgrades, joins and creations refused.", "reason")
 	descResumes     = desc("signaling_resumes_total", "Resume attempts.", "result")
+	descRoomsRevived = desc("signaling_rooms_revived_total", "Rooms of an earlier run (before a restart) opened again by their signed id.")
 	descRefreshes   = desc("signaling_ice_refreshes_total", "ICE server lists pushed before expiry.")
 	descQueued      = desc("signaling_queued_bytes", "Bytes queued for clients, connected or held for resume (against signaling.queue_budget).")
 	descBudgetFull  = desc("signaling_queue_budget_full_total", "Messages not queued because signaling.queue_budget was spent.")
@@ -175,6 +176,8 @@ func collectSignaling(ch chan<- prometheus.Metric, s signaling.Stats) {
 	counter(ch, descResumes, uint64(s.Resumes), "ok")
 	counter(ch, descResumes, uint64(s.ResumesFailed), "failed")
 	counter(ch, descResumes, uint64(s.ResumeOverflows), "overflow")
+	counter(ch, descResumes, uint64(s.RestartResumes), "after_restart")
+	counter(ch, descRoomsRevived, uint64(s.RoomsRevived))
 	counter(ch, descRefreshes, uint64(s.ICERefreshes))
 }
 

@@ -14,9 +14,9 @@ import { CallRecorder } from './recorder.js';
 const $ = (id) => document.getElementById(id);
 const NAME_KEY = 'streamsync.name';
 const SOUNDS_KEY = 'streamsync.sounds';
-// A room id as the signaling server makes them (signaling/ids.go): 22
+// A room id as the signaling server makes them (signaling/ids.go): 32
 // characters of URL-safe base64. Anything else is not a meeting link.
-const ROOM_RE = /^[A-Za-z0-9_-]{22}$/;
+const ROOM_RE = /^[A-Za-z0-9_-]{32}$/;
 const STATS_MS = 2000;
 const BEST_TURN_WAIT_MS = 7000; // at most this long before calling with every TURN URL
 const PREJOIN_POLL_MS = 10000; // how often the pre-join screen re-counts the people in
@@ -81,7 +81,7 @@ export function parseCode(s) {
 
 const problems = {
   bad: ['This link does not work',
-    'It is not a meeting link: a meeting code has 22 letters, digits, dashes or underscores. Check that the whole link was copied, or ask for it again.'],
+    'It is not a meeting link: a meeting code has 32 letters, digits, dashes or underscores. Check that the whole link was copied, or ask for it again.'],
   gone: ['This meeting does not exist',
     'Nobody is in it, and it has ended or never existed. Check the link, ask for a new one, or start a new meeting.'],
 };
@@ -126,7 +126,7 @@ function enterLanding() {
     localStorage.setItem(NAME_KEY, cleanName($('name').value));
     const code = parseCode($('join-code').value);
     if (!code) {
-      $('landing-error').textContent = 'That is not a meeting link or code. A code has 22 letters and digits: check that it was copied whole.';
+      $('landing-error').textContent = 'That is not a meeting link or code. A code has 32 letters and digits: check that it was copied whole.';
       return;
     }
     history.pushState(null, '', '/#' + code);
