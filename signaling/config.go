@@ -127,6 +127,15 @@ type Config struct {
 	// send_queue_bytes. Default: 1048576 (1 MiB).
 	ResumeQueueBytes int64 `toml:"resume_queue_bytes"`
 
+	// StateDir is where the key that signs room ids and resume tokens is
+	// kept (file signaling.key, made at the first start, mode 0600) when
+	// turn.secrets sets none to derive it from: with it a restart keeps
+	// every meeting. "" means $STATE_DIRECTORY (systemd's
+	// StateDirectory=, /var/lib/streamsync in the shipped unit); with
+	// neither, a random key is used and a restart ends every meeting.
+	// Default: "".
+	StateDir string `toml:"state_dir"`
+
 	// QueueBudget caps the bytes queued for all clients together,
 	// connected or awaiting resume: a message that does not fit gives a
 	// held place up, or disconnects a connected recipient as too slow if

@@ -42,9 +42,9 @@ func TestRoomInfo(t *testing.T) {
 	}
 	for _, tc := range []struct{ q, want string }{
 		{"", "absent"},
-		{"?room=" + a.room, `{"exists":true,"peers":2}`},               // token three
+		{"?room=" + a.room, `{"exists":true,"peers":2}`},                         // token three
 		{"?room=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", `{"exists":false,"peers":0}`}, // four
-		{"?room=short", "absent"},                                      // malformed: no token spent
+		{"?room=short", "absent"},                                                // malformed: no token spent
 		{"?room=" + a.room + "x", "absent"},
 		{"?room=" + a.room, `{"exists":true,"peers":2}`}, // five
 		{"?room=" + a.room, "absent"},                    // over the join rate: nothing said

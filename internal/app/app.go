@@ -44,6 +44,8 @@ type App struct {
 	metricsSrv *http.Server
 	tls        *tlsParts // nil when [tls] is off
 	handler    http.Handler
+
+	keysFromSecrets bool // signaling's keys are derived from turn.secrets: a reload rotates them
 }
 
 // New binds every listener and builds every part; it fails, naming the
@@ -69,6 +71,20 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 		return nil, err
 	}
 	sigOpts := signaling.Options{Logger: log.With("component", "signaling"), ICE: a.turn.ICE}
+	keys, source, keyPath, err := signaling.LoadKeys(cfg.Signaling, cfg.TURN.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	a.keysFromSecrets = source == signaling.KeysFromSecrets
+	sigOpts.Keys = keys
+	switch source {
+	case signaling.KeysRandom:
+		log.Warn("meetings end at a restart: set turn.secrets or signaling.state_dir to keep them (room ids and resume tokens are signed with a random key)")
+	case signaling.KeysFromFile:
+		log.Info("meetings survive a restart", "keys", string(source), "path", keyPath)
+	default:
+		log.Info("meetings survive a restart", "keys", string(source))
+	}
 	if cfg.Cluster.Enabled {
 		a.clu, err = cluster.New(cfg.Cluster, cluster.OptionsFor(cfg.Signaling, log.With("component", "cluster")))
 		if err != nil {
@@ -273,6 +289,9 @@ func (a *App) Reload(cfg config.Config) error {
 	// anything, so a refusal here leaves everything as it was.
 	if err := a.turn.Reload(cfg.TURN); err != nil {
 		return fmt.Errorf("turn.%w", err)
+	}
+	if a.keysFromSecrets && len(cfg.TURN.Secrets) > 0 {
+		a.sig.SetKeys(signaling.DeriveKeys(cfg.TURN.Secrets)) // rotated with the secrets
 	}
 	if a.level != nil {
 		_ = logging.SetLevel(a.level, cfg.Log)
