@@ -42,7 +42,7 @@ func (s *signer) verifyRoomID(id string) bool {
 	if !validRoomID(id) {
 		return false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(id)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(id)
 	if err != nil || len(b) != roomIDBytes+roomTagBytes {
 		return false
 	}

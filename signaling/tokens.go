@@ -69,7 +69,7 @@ func (s *signer) parseToken(token string) (signedToken, bool) {
 	if err != nil || ms <= 0 {
 		return signedToken{}, false
 	}
-	tag, err := base64.RawURLEncoding.DecodeString(tagText)
+	tag, err := base64.RawURLEncoding.Strict().DecodeString(tagText) // strict: one text per tag
 	if err != nil || len(tag) != tokenTagBytes || !s.verify(purposeToken, []byte(body), tag) {
 		return signedToken{}, false
 	}
