@@ -197,6 +197,10 @@ func (a *Appliance) readAddrs(r io.Reader, ready chan<- error) {
 // Signal sends sig to the process.
 func (a *Appliance) Signal(sig os.Signal) error { return a.cmd.Process.Signal(sig) }
 
+// Exited is closed once the process has exited (by a signal too, when
+// Wait's exit code is -1 as for a process still running).
+func (a *Appliance) Exited() <-chan struct{} { return a.exited }
+
 // Wait waits up to d for the process to exit and returns its exit code,
 // or -1 if it is still running.
 func (a *Appliance) Wait(d time.Duration) int {

@@ -346,6 +346,8 @@ max_peers_per_room = 2`})
 	// Ended means ended, every way a call ends (issue 16.1); leaks.
 	t.Run("Ended", func(t *testing.T) { testEnded(t, b, app) })
 	t.Run("EndedAfterDrop", func(t *testing.T) { testEndedAfterDrop(t, b) })
+	// Meetings survive restarts, SIGKILL and SIGTERM (issue 16.2-3).
+	t.Run("Restart", func(t *testing.T) { testRestart(t, b) })
 
 	// 8. Camera permission denied: the page says so, and the person joins
 	// anyway. Dave's browser has no fake permission UI: the camera is denied

@@ -13,12 +13,12 @@ import (
 // refuses new ones until restore(): a network cut as the browser sees it.
 type cutProxy struct {
 	ln      net.Listener
-	target  string
 	refused atomic.Int64
 
-	mu    sync.Mutex
-	down  bool                  // guarded by mu
-	conns map[net.Conn]struct{} // guarded by mu: open client and upstream conns
+	mu     sync.Mutex
+	target string                // guarded by mu: where connections go
+	down   bool                  // guarded by mu
+	conns  map[net.Conn]struct{} // guarded by mu: open client and upstream conns
 }
 
 func startCutProxy(t testing.TB, target string) *cutProxy {
@@ -69,14 +69,14 @@ func (p *cutProxy) track(cs ...net.Conn) bool {
 
 func (p *cutProxy) serve(c net.Conn) {
 	p.mu.Lock()
-	down := p.down
+	down, target := p.down, p.target
 	p.mu.Unlock()
 	if down {
 		p.refused.Add(1)
 		c.Close()
 		return
 	}
-	up, err := net.Dial("tcp", p.target)
+	up, err := net.Dial("tcp", target)
 	if err != nil {
 		c.Close()
 		return
@@ -112,6 +112,14 @@ func (p *cutProxy) cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+}
+
+// retarget sends new connections to target (an appliance started again:
+// its port 0 is another port; the browser's address stays the proxy's).
+func (p *cutProxy) retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
 }
 
 // restore lets connections through again.

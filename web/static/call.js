@@ -23,6 +23,7 @@ import { onlyTURN } from './netcheck.js';
 
 const MAX_CHAT = 4000; // characters per chat message
 const LEVELS_MS = 300; // how often the speakers' audio levels are read
+const AWAY_SLACK_MS = 10000; // after a server restart, how much longer than the grace a peer is awaited
 
 /**
  * The RTCConfiguration of every peer connection. max-bundle puts audio,
@@ -123,15 +124,32 @@ export class Call extends EventTarget {
     this.limits = m.limits || this.limits;
     const present = new Map((m.peers || []).map((p) => [p.id, p]));
     if (m.resumed && m.id === this.selfID) {
-      // Same identity: keep the connections that still have a peer.
-      for (const id of [...this.peers.keys()]) if (!present.has(id)) this.removePeer(id);
+      // Same identity: keep the connections that still have a peer. After
+      // a restart of the server (restarted) the roster holds only those
+      // back already: the others keep their connection while they may
+      // still come back (awaitReturn).
+      const iceServers = onlyTURN(this.iceServers, this.turnURL);
+      for (const [id, e] of [...this.peers]) {
+        if (present.has(id)) continue;
+        if (m.restarted) {
+          e.peer.setConfiguration({ iceServers });
+          this.awaitReturn(id);
+        } else {
+          this.removePeer(id);
+        }
+      }
       for (const [id, p] of present) {
         const e = this.peers.get(id);
         if (e) {
-          e.peer.setConfiguration({ iceServers: onlyTURN(this.iceServers, this.turnURL) });
+          this.returned(id);
+          e.peer.setConfiguration({ iceServers });
           this.updateInfo(id, p);
           const st = e.peer.state;
-          if (st === 'failed' || st === 'disconnected') e.peer.restart('signaling resumed');
+          // The relay's allocations died with the server's process: a
+          // relayed connection restarts ICE on the fresh credentials; a
+          // direct one is left alone (its media never stopped).
+          if (m.restarted) e.peer.restartIfRelayed('the server restarted');
+          else if (st === 'failed' || st === 'disconnected') e.peer.restart('signaling resumed');
         } else {
           this.addPeer(p, true);
         }
@@ -150,12 +168,22 @@ export class Call extends EventTarget {
     if (this.ended) return;
     if (!this.started) { this.early.push(m); return; }
     switch (m.type) {
-      case 'peer-joined':
-        if (m.peer && m.peer.id !== this.selfID && !this.peers.has(m.peer.id)) {
-          this.addPeer(m.peer, false);
-          this.emit('arrived', m.peer.id);
+      case 'peer-joined': {
+        if (!m.peer || m.peer.id === this.selfID) break;
+        const e = this.peers.get(m.peer.id);
+        if (e) {
+          // Back under its old id after a restart of the server: keep the
+          // connection. It restarts ICE if it needs to (it sees us in its
+          // roster); an offer of ours it may have missed while away goes again.
+          this.returned(m.peer.id);
+          this.updateInfo(m.peer.id, m.peer);
+          e.peer.resendOffer();
+          break;
         }
+        this.addPeer(m.peer, false);
+        this.emit('arrived', m.peer.id);
         break;
+      }
       case 'peer-left': {
         const name = this.peers.get(m.id)?.info.name;
         if (name === undefined) break;
@@ -222,9 +250,35 @@ export class Call extends EventTarget {
     this.applyCaps();
   }
 
+  /**
+   * After a restart of the server, a peer not back yet keeps its
+   * connection for the resume grace (and a little more: it may have
+   * reconnected later than we did); gone if it does not return by then.
+   */
+  awaitReturn(id) {
+    const e = this.peers.get(id);
+    if (!e || e.away) return;
+    const wait = (this.limits.resumeGraceMs || 20000) + AWAY_SLACK_MS;
+    e.away = setTimeout(() => {
+      const name = this.peers.get(id)?.info.name;
+      if (name === undefined) return;
+      this.removePeer(id);
+      this.emit('departed', { id, name });
+    }, wait);
+  }
+
+  /** A peer awaited after a restart is back. */
+  returned(id) {
+    const e = this.peers.get(id);
+    if (!e || !e.away) return;
+    clearTimeout(e.away);
+    e.away = 0;
+  }
+
   removePeer(id) {
     const e = this.peers.get(id);
     if (!e) return;
+    clearTimeout(e.away);
     this.peers.delete(id);
     e.peer.close();
     this.emit('peer-removed', id);

@@ -87,11 +87,15 @@ export function checkNetwork(iceServers) {
 export function onlyTURN(iceServers, url) {
   if (!url) return iceServers;
   const out = [];
+  let kept = false;
   for (const s of iceServers || []) {
     const urls = (Array.isArray(s.urls) ? s.urls : [s.urls]).filter((u) => !/^turns?:/i.test(u) || u === url);
+    if (urls.includes(url)) kept = true;
     if (urls.length) out.push({ ...s, urls });
   }
-  return out;
+  // The list no longer offers that URL (a server restarted on other
+  // ports, or reconfigured): every TURN URL rather than none.
+  return kept ? out : iceServers;
 }
 
 /** Words for a set of probe results. */

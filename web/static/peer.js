@@ -282,6 +282,39 @@ export class Peer extends EventTarget {
     this.pc.restartIce();
   }
 
+  /**
+   * ICE restart if the connection goes through the relay (or is not
+   * connected): after a restart of the server its allocations are gone.
+   * A direct connection is left alone.
+   */
+  async restartIfRelayed(reason) {
+    if (this.closed) return;
+    let relayed = this.policy === 'relay' || this.pc.iceConnectionState !== 'connected' && this.pc.iceConnectionState !== 'completed';
+    if (!relayed) {
+      let stats;
+      try { stats = await this.pc.getStats(); } catch { return; }
+      stats.forEach((r) => {
+        if (r.type !== 'transport' || !r.selectedCandidatePairId) return;
+        const pair = stats.get(r.selectedCandidatePairId);
+        const kind = (id) => (stats.get(id) || {}).candidateType;
+        if (pair && (kind(pair.localCandidateId) === 'relay' || kind(pair.remoteCandidateId) === 'relay')) relayed = true;
+      });
+    }
+    if (!relayed || this.closed) return;
+    this.lastRestart = 0;
+    this.restart(reason);
+  }
+
+  /**
+   * Sends our pending offer again: the other side was away (the server
+   * restarted) when it went, so the server could not deliver it.
+   */
+  resendOffer() {
+    if (this.closed || this.makingOffer || this.pc.signalingState !== 'have-local-offer' || !this.pc.localDescription) return;
+    this.emit('signal', { description: this.pc.localDescription.toJSON() });
+    this.watch();
+  }
+
   /** Applies fresh iceServers or a new transport policy; a policy change restarts ICE. */
   setConfiguration(config) {
     const cur = this.pc.getConfiguration();

@@ -58,6 +58,7 @@ export class Signaling extends EventTarget {
     this.joinedMsg = null; // last joined
     this.resumeToken = '';
     this.joinRequest = null; // what to send to (re)join when resume fails
+    this.name = undefined; // our name, once changed in the call (else joinRequest's)
     this.queue = [];
     this.stopped = false;
     this.attempt = 0;
@@ -112,7 +113,10 @@ export class Signaling extends EventTarget {
     ws.onopen = () => {
       this.lastHeard = Date.now();
       if (this.resumeToken) {
-        this.raw({ type: 'join', resume: this.resumeToken });
+        // Name and state go along: a server restarted since the token was
+        // issued takes them for the place it gives back (protocol §6).
+        const r = this.joinRequest || {};
+        this.raw({ type: 'join', resume: this.resumeToken, name: this.name ?? r.name ?? '', state: this.state || r.state });
       } else {
         this.raw(this.joinRequest);
       }
@@ -256,6 +260,7 @@ export class Signaling extends EventTarget {
   /** Our public state; remembered so a rejoin after a failed resume keeps it. */
   sendState(state, name) {
     this.state = state;
+    if (name !== undefined) this.name = name;
     const m = { type: 'state', state };
     if (name !== undefined) m.name = name;
     this.send(m);
