@@ -178,3 +178,9 @@ func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
+
+// expired reports whether the room has been empty for longer than ttl:
+// forgotten, though the reaper may not have deleted its record yet.
+func (rec *record) expired(ttl time.Duration) bool {
+	return len(rec.Members) == 0 && !rec.Empty.IsZero() && time.Since(rec.Empty) > ttl
+}

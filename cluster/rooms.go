@@ -234,7 +234,10 @@ func (r *Registry) Create(roomID string, p signaling.Peer, m signaling.Member) e
 	}
 	rec := record{Members: []member{{Peer: p, Node: r.node}}, Ev: &event{Peer: p.ID, Kind: evJoin}}
 	_, after, _, rev, err := r.write(key, func(cur *record, exists bool) error {
-		if exists {
+		// A record empty past empty_room_ttl is gone, as Join sees it, even
+		// before the reaper deletes it: the signaling server opens a room
+		// again by its signed id after a restart (docs/protocol.md §6).
+		if exists && !cur.expired(r.opts.EmptyRoomTTL) {
 			return signaling.ErrRoomExists
 		}
 		*cur = rec
@@ -288,7 +291,7 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 		switch {
 		case !exists:
 			return signaling.ErrRoomNotFound
-		case len(rec.Members) == 0 && !rec.Empty.IsZero() && time.Since(rec.Empty) > r.opts.EmptyRoomTTL:
+		case rec.expired(r.opts.EmptyRoomTTL):
 			return signaling.ErrRoomNotFound
 		case len(rec.Members) >= r.opts.MaxPeers:
 			return signaling.ErrRoomFull
