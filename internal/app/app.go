@@ -85,6 +85,9 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 	default:
 		log.Info("meetings survive a restart", "keys", string(source))
 	}
+	if cfg.Cluster.Enabled && source != signaling.KeysFromSecrets {
+		log.Warn("cluster nodes sign room ids and resume tokens with keys of their own: give every node the same turn.secrets so that any node takes back places after a restart")
+	}
 	if cfg.Cluster.Enabled {
 		a.clu, err = cluster.New(cfg.Cluster, cluster.OptionsFor(cfg.Signaling, log.With("component", "cluster")))
 		if err != nil {
