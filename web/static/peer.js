@@ -7,6 +7,8 @@
 // signaling wire format: it emits 'signal' events with {description} or
 // {candidate} and takes the other side's through handleSignal.
 
+import { selectedPath } from './stats.js';
+
 const DISCONNECTED_GRACE_MS = 4000;
 const RESTART_BACKOFF_MS = 5000;
 const FIRST_OFFER_WAIT_MS = 5000;
@@ -293,12 +295,7 @@ export class Peer extends EventTarget {
     if (!relayed) {
       let stats;
       try { stats = await this.pc.getStats(); } catch { return; }
-      stats.forEach((r) => {
-        if (r.type !== 'transport' || !r.selectedCandidatePairId) return;
-        const pair = stats.get(r.selectedCandidatePairId);
-        const kind = (id) => (stats.get(id) || {}).candidateType;
-        if (pair && (kind(pair.localCandidateId) === 'relay' || kind(pair.remoteCandidateId) === 'relay')) relayed = true;
-      });
+      relayed = selectedPath(stats)?.kind === 'relay'; // Chromium and Firefox
     }
     if (!relayed || this.closed) return;
     this.lastRestart = 0;
