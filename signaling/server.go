@@ -213,10 +213,13 @@ func (s *Server) isClosing() bool {
 }
 
 // Shutdown refuses new connections, closes every WebSocket with 1001
-// "server shutting down", and waits for them to finish or ctx to end. Held
-// sessions are dropped without announcement and the registry is closed.
-// With a Roaming registry the peers of this node keep their places in
-// the cluster, to resume on another node within the grace period.
+// "server shutting down", and waits for them to finish or ctx to end.
+// Nothing is announced to the rooms (no peer-left: the others' pages keep
+// their connections), sessions are dropped and the registry is closed.
+// The clients take their places back with their signed tokens once the
+// server is back (docs/protocol.md §6); with a Roaming registry the peers
+// of this node keep their places in the cluster, to resume on another
+// node within the grace period.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
