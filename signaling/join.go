@@ -110,7 +110,7 @@ func (c *conn) resume(in *inbound) error {
 			}
 		}
 		if !c.ticket.resumeOnly() {
-			if st, ok := c.srv.claimRestarted(signed, c.key); ok {
+			if st, ok := c.srv.claimRestarted(signed); ok {
 				return c.resumeRestarted(st, in)
 			}
 		}

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"errors"
-	"net/netip"
 	"time"
 )
 
@@ -51,9 +50,10 @@ func (s *Server) joinRoom(room string, p Peer, m Member) ([]Peer, error) {
 // reserves its place for a resume: only a token of an earlier run (issued
 // before this start, so a place given up in this run stays given up), no
 // older than maxTokenAge, within the restart window, and once per place (a
-// token replayed by a second tab gets nothing). A resume after a restart
-// is a join: it spends the address's join rate.
-func (s *Server) claimRestarted(signed string, key netip.Addr) (signedToken, bool) {
+// token replayed by a second tab gets nothing). Like any resume it does not
+// spend the address's join rate: a whole office behind one NAT comes back
+// at once, and every token is one the server issued.
+func (s *Server) claimRestarted(signed string) (signedToken, bool) {
 	if s.cfg.ResumeGrace == 0 {
 		return signedToken{}, false
 	}
@@ -64,10 +64,6 @@ func (s *Server) claimRestarted(signed string, key netip.Addr) (signedToken, boo
 	st, ok := s.sign.parseToken(signed)
 	// Tokens carry milliseconds: one of this run is never before its start's.
 	if !ok || st.issued.UnixMilli() >= s.started.UnixMilli() || now.Sub(st.issued) > maxTokenAge {
-		return signedToken{}, false
-	}
-	if !s.joins.allow(key) {
-		s.stats.joinsLimited.Add(1)
 		return signedToken{}, false
 	}
 	place := st.room + "/" + st.peer
