@@ -2,12 +2,12 @@ package turnserver
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // STUN methods and attributes read straight from the wire (RFC 8489 §5,
@@ -64,44 +64,68 @@ func channelNumber(b []byte) uint16 {
 	return binary.BigEndian.Uint16(v)
 }
 
-// ipLimiter is a token bucket per source IP, bounded in size.
+// ipLimiter is the rate of unauthenticated UDP requests per client key
+// (an IPv4 address or an IPv6 /64, see clientKey): a fixed table of token
+// buckets indexed by a keyed hash of the key. It never fills, so it fails
+// shared, not closed: addresses that land on one slot share its bucket,
+// and however many sources a spoofed flood uses, a newcomer is never
+// refused for want of an entry. The hash is seeded at random per process
+// (hash/maphash), so an attacker who cannot read the seed cannot aim his
+// sources at a victim's slot. Each bucket is one atomic word (GCRA: the
+// time at which it is full again), so a request costs one hash and a
+// compare-and-swap, with no lock, no scan and no allocation: the listener
+// sockets' loops take tokens in parallel.
 type ipLimiter struct {
-	mu      sync.Mutex // guards buckets
-	buckets map[netip.Addr]*bucket
+	seed  maphash.Seed
+	slots []atomic.Int64 // per slot, Unix nanoseconds at which its bucket is full; 0 = full
 }
 
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+// unauthSlots is the table's size (8 bytes a slot, 2 MiB). A flood must
+// send unauthenticated_rate packets a second to every slot, 2.6 million a
+// second at the default rate, to leave every newcomer a drained bucket;
+// below that a newcomer shares a busy bucket only with the odds of the
+// slots the flood keeps drained.
+const unauthSlots = 1 << 18
+
+func newIPLimiter() *ipLimiter { return newIPLimiterSize(unauthSlots) }
+
+// newIPLimiterSize returns a limiter of n slots, a power of two.
+func newIPLimiterSize(n int) *ipLimiter {
+	return &ipLimiter{seed: maphash.MakeSeed(), slots: make([]atomic.Int64, n)}
 }
 
-// maxLimiterIPs bounds the limiter's memory under a spoofed-source flood.
-const maxLimiterIPs = 1 << 16
+// slot returns the bucket of ip's client key.
+func (l *ipLimiter) slot(ip netip.Addr) *atomic.Int64 {
+	key := clientKey(ip).As16()
+	return &l.slots[maphash.Comparable(l.seed, key)&uint64(len(l.slots)-1)]
+}
 
-func newIPLimiter() *ipLimiter { return &ipLimiter{buckets: make(map[netip.Addr]*bucket)} }
-
-// allow takes one token from ip's bucket (r per second, burst b).
+// allow takes one token from the bucket of ip's client key (r per second,
+// burst b).
 func (l *ipLimiter) allow(ip netip.Addr, r float64, b int, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	bk, ok := l.buckets[ip]
-	if !ok {
-		if len(l.buckets) >= maxLimiterIPs {
-			for k, v := range l.buckets {
-				if now.Sub(v.seen) > time.Minute {
-					delete(l.buckets, k)
-				}
-			}
-			if len(l.buckets) >= maxLimiterIPs {
-				return false // flooded from too many sources: refuse newcomers
-			}
+	// The bucket holds b tokens, one back every interval: a request is
+	// allowed while the time the bucket is full again lies at most b-1
+	// intervals ahead.
+	interval := max(int64(min(float64(time.Second)/r, maxBucketSpan)), 1)
+	ahead := int64(min(float64(interval)*float64(b-1), maxBucketSpan))
+	t := now.UnixNano()
+	slot := l.slot(ip)
+	for {
+		full := slot.Load()
+		from := max(full, t)
+		if from-t > ahead {
+			return false
 		}
-		bk = &bucket{lim: rate.NewLimiter(rate.Limit(r), b)}
-		l.buckets[ip] = bk
+		if slot.CompareAndSwap(full, from+int64(interval)) {
+			return true
+		}
 	}
-	bk.seen = now
-	return bk.lim.AllowN(now, 1)
 }
+
+// maxBucketSpan bounds, in nanoseconds (36 years), an interval and how far
+// ahead a bucket's full time may lie, so that a tiny rate or a large burst
+// cannot overflow.
+const maxBucketSpan = float64(1 << 60)
 
 // allocationCaps counts permissions and channels per client address (one
 // client address holds one allocation per listener), from pion's events.

@@ -91,10 +91,13 @@ type Config struct {
 	// MaxChannelsPerAllocation caps one allocation's channel bindings.
 	// Default 64.
 	MaxChannelsPerAllocation int `toml:"max_channels_per_allocation"`
-	// UnauthenticatedRate is the sustained rate, per source IP, of UDP
-	// requests without credentials (Binding, the first Allocate) that are
-	// answered; the excess is dropped unanswered, so the relay cannot be
-	// used as a reflector. Default 10 per second.
+	// UnauthenticatedRate is the sustained rate, per client IPv4 address
+	// or IPv6 /64, of UDP requests without verified credentials (Binding,
+	// the first Allocate) that are answered; the excess is dropped
+	// unanswered, so the relay cannot be used as a reflector. The buckets
+	// live in a fixed table that a flood from any number of sources cannot
+	// fill: addresses that hash to one slot share its bucket. Default 10
+	// per second.
 	UnauthenticatedRate float64 `toml:"unauthenticated_rate"`
 	// UnauthenticatedBurst is the bucket size of UnauthenticatedRate.
 	// Default 40.
