@@ -20,8 +20,11 @@ type clientConn struct {
 	fast *fastPath
 	// clients caches an entry per client address; owned by the loop
 	// goroutine, bounded by maxCachedClients.
-	clients    map[netip.AddrPort]*clientEntry
-	stats      *Stats
+	clients map[netip.AddrPort]*clientEntry
+	stats   *Stats
+	// admit, when set, decides on the loop whether a datagram for pion is
+	// queued (see Server.admitDatagram).
+	admit      func(p []byte, src netip.Addr) bool
 	*pionQueue // what pion reads; its deadline methods are the conn's
 }
 
@@ -56,6 +59,9 @@ func (c *clientConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.Addr
 	}
 	// ChannelData starts with 0b01 (RFC 8656 §12.4).
 	if n >= channelDataHeader && p[0]&0xC0 == 0x40 && c.fast != nil && c.fast.forward(p, e, s.LocalAddr(), s.Loop()) {
+		return
+	}
+	if c.admit != nil && !c.admit(p, src.Addr()) {
 		return
 	}
 	c.pionQueue.push(p, e.addr, s)

@@ -3,6 +3,7 @@ package turnserver
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -99,16 +100,19 @@ func authenticatedMethod(method uint16) bool {
 // message inspects one complete datagram or framed STUN message from src
 // before pion handles it, and reports whether pion should see it.
 //
-// A UDP request counts against the per-IP rate of unauthenticated
+// A UDP request counts against the per-address rate of unauthenticated
 // requests (a 401 or a Binding answer is larger than the request, so
 // unlimited answers make a reflector: coturn's unauthorized-ratelimit)
 // unless its MESSAGE-INTEGRITY has been verified here: carrying the
-// attribute is not enough. Authenticated requests are checked here, in
-// RFC 8489 §9.2.4's order: a nonce that was not minted for src, or is
-// too old, gets 438 Stale Nonce; credentials that are malformed, expired,
-// of another realm or that no secret verifies get 401 Unauthorized (pion
-// v4 would say 400). The key that verified is left for the AuthHandler.
-// The channel cap is enforced too.
+// attribute is not enough. Requests that cannot be verified are counted
+// on their socket's loop, before they are queued for pion (see
+// admitDatagram); those of an authenticated method that carry the
+// attribute are counted here, once it failed. Authenticated requests are
+// checked here, in RFC 8489 §9.2.4's order: a nonce that was not minted
+// for src, or is too old, gets 438 Stale Nonce; credentials that are
+// malformed, expired, of another realm or that no secret verifies get 401
+// Unauthorized (pion v4 would say 400). The key that verified is left for
+// the AuthHandler. The channel cap is enforced too.
 func (in inspector) message(b []byte, src net.Addr, r replier, datagram bool) (keep bool) {
 	isRequest, method, integrity := stunRequest(b)
 	if !isRequest {
@@ -124,25 +128,48 @@ func (in inspector) message(b []byte, src net.Addr, r replier, datagram bool) (k
 		}
 	}()
 	st := in.srv.state.Load()
-	verified := false
-	if integrity && authenticatedMethod(method) {
-		var answer []byte
-		verified, answer = in.authenticated(b, src, st)
-		if answer != nil {
-			if in.unauthenticated(src, st, datagram) {
-				r.reply(answer, src)
-			}
+	if !countedOnLoop(method, integrity) {
+		verified, answer := in.authenticated(b, src, st)
+		if !verified && !in.unauthenticated(src, st, datagram) {
 			return false
 		}
-	}
-	if !verified && !in.unauthenticated(src, st, datagram) {
-		return false
+		if answer != nil {
+			r.reply(answer, src)
+			return false
+		}
 	}
 	if method == methodChannelBind && !in.srv.caps.admitChannel(src, channelNumber(b), st.cfg.MaxChannelsPerAllocation) {
 		in.srv.stats.ChannelCapRejections.Add(1)
 		return false
 	}
 	return true
+}
+
+// countedOnLoop reports whether a UDP request is counted against the
+// unauthenticated rate on its socket's loop: every request but one of an
+// authenticated method carrying MESSAGE-INTEGRITY, which may verify.
+func countedOnLoop(method uint16, integrity bool) bool {
+	return !integrity || !authenticatedMethod(method)
+}
+
+// admitDatagram runs on a UDP listener socket's loop for each datagram
+// the fast path did not relay, before it is queued for pion: a request
+// that cannot carry verified credentials takes a token of its source's
+// unauthenticated-request bucket, and is dropped without one. A flood of
+// them so never reaches the queue that pion's read loop shares with
+// clients' authenticated requests and indications, nor costs pion's
+// goroutine anything; the loops take tokens in parallel (see ipLimiter).
+func (s *Server) admitDatagram(p []byte, src netip.Addr) bool {
+	isRequest, method, integrity := stunRequest(p)
+	if !isRequest || !countedOnLoop(method, integrity) {
+		return true
+	}
+	st := s.state.Load()
+	if s.unauth.allow(src, st.cfg.UnauthenticatedRate, st.cfg.UnauthenticatedBurst, time.Now()) {
+		return true
+	}
+	s.stats.UnauthenticatedDropped.Add(1)
+	return false
 }
 
 // unauthenticated takes a token of src's unauthenticated-request bucket

@@ -212,7 +212,11 @@ func (s *Server) listen(cfg Config, opts Options) error {
 	}
 	for _, addr := range cfg.ListenUDP {
 		group, err := listenUDPGroup(addr, s.udpSockets, cfg, s.loops,
-			func() *clientConn { return newClientConn(s.fast, &s.stats) })
+			func() *clientConn {
+				c := newClientConn(s.fast, &s.stats)
+				c.admit = s.admitDatagram
+				return c
+			})
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v3"
 )
 
 // TestUnauthenticatedRateSharedSlot: addresses whose keys land on one slot
@@ -44,4 +46,41 @@ func slotIndex(l *ipLimiter, ip netip.Addr) int {
 		}
 	}
 	return -1
+}
+
+// TestUnauthenticatedDroppedOnTheLoop: past its burst, a source's Binding
+// requests are dropped on the socket's loop, before pion's queue; what
+// may carry verified credentials, and what is not a request, passes on
+// to be inspected.
+func TestUnauthenticatedDroppedOnTheLoop(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, func(c *Config) {
+		c.UnauthenticatedRate = 1
+		c.UnauthenticatedBurst = 2
+	})
+	src := netip.MustParseAddr("127.3.3.3")
+	binding := stun.MustBuild(stun.TransactionID, stun.BindingRequest).Raw
+	for i := range 2 {
+		if !srv.admitDatagram(binding, src) {
+			t.Fatalf("Binding %d of the burst dropped", i+1)
+		}
+	}
+	if srv.admitDatagram(binding, src) {
+		t.Fatal("a Binding past the burst was queued for pion")
+	}
+	if srv.admitDatagram(stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest)).Raw, src) {
+		t.Fatal("an Allocate without credentials past the burst was queued for pion")
+	}
+	refresh := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+		stun.NewUsername("u"), stun.NewShortTermIntegrity("p")).Raw
+	if !srv.admitDatagram(refresh, src) {
+		t.Fatal("a Refresh with MESSAGE-INTEGRITY was dropped before its integrity was checked")
+	}
+	send := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication)).Raw
+	if !srv.admitDatagram(send, src) || !srv.admitDatagram([]byte{0x40, 0, 0, 4, 1, 2, 3, 4}, src) {
+		t.Fatal("an indication or ChannelData was dropped by the unauthenticated rate")
+	}
+	if got := srv.Stats().UnauthenticatedDropped.Load(); got != 2 {
+		t.Fatalf("dropped counter %d, want 2", got)
+	}
 }
