@@ -74,10 +74,11 @@ func frameLength(b []byte) (int, error) {
 	return total, nil
 }
 
-// Deadlines on stream connections: a client must send its first STUN
-// message (after any TLS handshake) promptly, and a connection that then
-// stays silent longer than any refresh interval is dropped, so idle or
-// half-open connections cannot pile up.
+// Deadlines on stream connections: a client must have sent its first
+// whole STUN message (after any TLS handshake) within firstMessageTimeout
+// of its accept, however it trickles the bytes in, and a connection that
+// then stays silent longer than any refresh interval is dropped, so idle
+// or half-open connections cannot pile up.
 const (
 	firstMessageTimeout = 10 * time.Second
 	streamIdleTimeout   = 15 * time.Minute // refreshes come every few minutes
@@ -92,11 +93,12 @@ const stunHeaderSize = 20
 type inspectedConn struct {
 	net.Conn
 	in      inspector
-	pending []byte // read, not yet a whole frame
-	ready   []byte // whole frames checked and not yet returned to pion
-	readOff int    // how much of ready was returned
-	err     error  // the connection's end, returned once ready is drained
-	spoken  bool   // a whole STUN message has arrived
+	pending []byte    // read, not yet a whole frame
+	ready   []byte    // whole frames checked and not yet returned to pion
+	readOff int       // how much of ready was returned
+	err     error     // the connection's end, returned once ready is drained
+	spoken  bool      // a whole STUN message has arrived
+	speakBy time.Time // when the first message must have arrived; set at accept
 }
 
 // Read returns whole checked frames (pion's STUNConn may still take them
@@ -109,11 +111,14 @@ func (c *inspectedConn) Read(p []byte) (int, error) {
 		if c.err != nil {
 			return 0, c.err
 		}
-		wait := streamIdleTimeout
+		deadline := time.Now().Add(streamIdleTimeout)
 		if !c.spoken {
-			wait = firstMessageTimeout
+			if c.speakBy.IsZero() {
+				c.speakBy = time.Now().Add(firstMessageTimeout)
+			}
+			deadline = c.speakBy // absolute: each byte does not buy more time
 		}
-		_ = c.Conn.SetReadDeadline(time.Now().Add(wait))
+		_ = c.Conn.SetReadDeadline(deadline)
 		n, err := c.Conn.Read(p)
 		if ferr := c.frame(p[:n]); ferr != nil {
 			c.fail(ferr)

@@ -81,7 +81,7 @@ func (l *inspectedListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		ic := &inspectedConn{Conn: c, in: l.in}
+		ic := &inspectedConn{Conn: c, in: l.in, speakBy: time.Now().Add(firstMessageTimeout)}
 		tc := &trackedConn{inspectedConn: ic, l: l, key: key}
 		l.mu.Lock()
 		l.conns[tc] = struct{}{}

@@ -7,9 +7,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,23 +90,59 @@ func TestTURNOverTLS(t *testing.T) {
 	}
 }
 
-// TestSilentStreamConnectionDropped: a TCP client that never sends a STUN
-// message is cut after the first-message timeout.
-func TestSilentStreamConnectionDropped(t *testing.T) {
+// TestStreamConnectionMustSpeakInTime: a TCP client that never sends a
+// STUN message is cut after the first-message timeout, and so is one that
+// trickles a message in a byte every 2 s: the timeout runs from the
+// accept, not from the last byte.
+func TestStreamConnectionMustSpeakInTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the first-message timeout (10s)")
 	}
 	t.Parallel()
 	srv := startServer(t, nil)
-	conn, err := net.Dial("tcp", srv.TCPAddrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", srv.TCPAddrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
 	}
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(firstMessageTimeout + 5*time.Second))
-	if _, err := conn.Read(make([]byte, 1)); err == nil {
-		t.Fatal("the server sent data to a silent client")
-	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatal("the silent connection was still open after the first-message timeout")
+	silent, trickling := dial(), dial()
+	began := time.Now()
+	// A Binding request of 1596 bytes, a legal size: its header alone
+	// takes 40 s at a byte every 2 s.
+	header := binary.BigEndian.AppendUint16(nil, 0x0001)
+	header = binary.BigEndian.AppendUint16(header, 1576)
+	header = binary.BigEndian.AppendUint32(header, stunMagicCookie)
+	header = append(header, make([]byte, 12)...)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for _, b := range header {
+			if _, err := trickling.Write([]byte{b}); err != nil {
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for name, conn := range map[string]net.Conn{"silent": silent, "trickling": trickling} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = conn.SetReadDeadline(began.Add(firstMessageTimeout + 4*time.Second))
+			if _, err := conn.Read(make([]byte, 1)); err == nil {
+				t.Errorf("the server sent data to the %s client", name)
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Errorf("the %s connection was still open %v after it was accepted (first-message timeout %v)",
+					name, time.Since(began).Round(time.Second), firstMessageTimeout)
+			}
+		}()
 	}
+	wg.Wait()
 }
