@@ -84,6 +84,13 @@ type Config struct {
 	// open at once. A browser opens one per peer connection and TCP or TLS
 	// TURN URL. Default 256.
 	MaxStreamConnsPerIP int `toml:"max_stream_conns_per_ip"`
+	// MaxStreamConns caps the TURN connections over TCP and TLS (the shared
+	// HTTPS port included) open at once from all clients; past it a new
+	// connection is closed at accept. Each holds a descriptor: the default
+	// leaves, under the systemd unit's LimitNOFILE=65536, room for the
+	// relay sockets of max_allocations and the signaling connections.
+	// Default 16384.
+	MaxStreamConns int `toml:"max_stream_conns"`
 	// MaxPermissionsPerAllocation caps the peer IPs one allocation may
 	// hold permissions for (eturnal caps at 10; a browser in a mesh of six
 	// asks for a few per remote peer). Default 32.
@@ -137,6 +144,7 @@ func DefaultConfig() Config {
 		MaxAllocationsPer24:   512,
 		MaxAllocationsPer64:   512,
 		MaxStreamConnsPerIP:   256,
+		MaxStreamConns:        16384,
 
 		MaxPermissionsPerAllocation: 32,
 		MaxChannelsPerAllocation:    64,
@@ -212,6 +220,7 @@ func (c Config) Validate() error {
 		{"max_allocations_per_ipv4_24", c.MaxAllocationsPer24},
 		{"max_allocations_per_ipv6_64", c.MaxAllocationsPer64},
 		{"max_stream_conns_per_ip", c.MaxStreamConnsPerIP},
+		{"max_stream_conns", c.MaxStreamConns},
 		{"max_permissions_per_allocation", c.MaxPermissionsPerAllocation},
 	} {
 		if cap.n < 1 {

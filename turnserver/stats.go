@@ -30,9 +30,10 @@ type Stats struct {
 
 	Panics atomic.Uint64 // panics contained while inspecting a request
 
-	StreamFramingErrors atomic.Uint64 // TCP/TLS connections closed for an impossible frame
-	StreamConnsRefused  atomic.Uint64 // TCP/TLS connections refused by max_stream_conns_per_ip
-	AcceptErrors        atomic.Uint64 // failed accepts on TCP/TLS listeners (retried)
+	StreamFramingErrors     atomic.Uint64 // TCP/TLS connections closed for an impossible frame
+	StreamConnsRefused      atomic.Uint64 // TCP/TLS connections refused by max_stream_conns_per_ip
+	StreamConnsRefusedTotal atomic.Uint64 // TCP/TLS connections refused by max_stream_conns
+	AcceptErrors            atomic.Uint64 // failed accepts on TCP/TLS listeners (retried)
 
 	FastPathForwarded atomic.Uint64 // ChannelData forwarded by the fast path, not pion
 

@@ -75,9 +75,14 @@ func (l *inspectedListener) Accept() (net.Conn, error) {
 			failures, backoff = 0, 0
 		}
 		key := clientKey(addrIP(c.RemoteAddr()))
-		if !l.limit.acquire(key, srv.state.Load().cfg.MaxStreamConnsPerIP) {
-			srv.stats.StreamConnsRefused.Add(1)
-			srv.log.Debug("stream connection refused", "reason", "per_ip_cap", "remote", c.RemoteAddr().String())
+		cfg := &srv.state.Load().cfg
+		if refused := l.limit.acquire(key, cfg.MaxStreamConnsPerIP, cfg.MaxStreamConns); refused != "" {
+			if refused == refusedTotal {
+				srv.stats.StreamConnsRefusedTotal.Add(1)
+			} else {
+				srv.stats.StreamConnsRefused.Add(1)
+			}
+			srv.log.Debug("stream connection refused", "reason", refused, "remote", c.RemoteAddr().String())
 			_ = c.Close()
 			continue
 		}
@@ -125,29 +130,44 @@ func (c *trackedConn) Close() error {
 	return c.inspectedConn.Close()
 }
 
-// connLimiter counts open stream connections per client key.
+// connLimiter counts open stream connections per client key and in all.
 type connLimiter struct {
-	mu   sync.Mutex // guards open
-	open map[netip.Addr]int
+	mu    sync.Mutex // guards open and total
+	open  map[netip.Addr]int
+	total int
 }
 
 func newConnLimiter() *connLimiter { return &connLimiter{open: make(map[netip.Addr]int)} }
 
-// acquire takes a place for key unless it holds max already.
-func (l *connLimiter) acquire(key netip.Addr, max int) bool {
+// Why acquire refused a place (the metric's reasons).
+const (
+	refusedPerIP = "per_ip_cap"
+	refusedTotal = "total_cap"
+)
+
+// acquire takes a place for key unless the server holds total places
+// already or key holds perKey, and otherwise says which cap refused it.
+func (l *connLimiter) acquire(key netip.Addr, perKey, total int) (refused string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[key] >= max {
-		return false
+	if l.total >= total {
+		return refusedTotal
+	}
+	if l.open[key] >= perKey {
+		return refusedPerIP
 	}
 	l.open[key]++
-	return true
+	l.total++
+	return ""
 }
 
 func (l *connLimiter) release(key netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	decr(l.open, key)
+	if _, ok := l.open[key]; ok {
+		decr(l.open, key)
+		l.total--
+	}
 }
 
 // clientKey is what per-address limits count by: an IPv4 address, or the

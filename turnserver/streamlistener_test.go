@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 
 	"github.com/streamsync/streamsync/internal/turntest"
@@ -166,3 +168,59 @@ func TestStreamConnsPerIPCapped(t *testing.T) {
 func turnStreamConn(c net.Conn) net.PacketConn { return turn.NewSTUNConn(c) }
 
 func netipAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestStreamConnsTotalCapped: connections from many addresses, each under
+// its per-IP cap, stop at max_stream_conns in all; those past it are
+// closed at accept and counted, and a place freed is taken again.
+func TestStreamConnsTotalCapped(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, func(c *Config) { c.MaxStreamConns = 4 })
+	addr := srv.TCPAddrs()[0].String()
+	dialFrom := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	answers := func(c net.Conn) bool {
+		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+		if _, err := c.Write(req.Raw); err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var resp stun.Message
+		resp.Raw = make([]byte, 512)
+		n, err := c.Read(resp.Raw)
+		if err != nil {
+			return false
+		}
+		resp.Raw = resp.Raw[:n]
+		return resp.Decode() == nil && resp.Type == stun.BindingSuccess
+	}
+	var held []net.Conn
+	for i := range 4 {
+		c := dialFrom(fmt.Sprintf("127.0.0.%d", 1+i%2))
+		if !answers(c) {
+			t.Fatalf("connection %d under the total cap not answered", i+1)
+		}
+		held = append(held, c)
+	}
+	for _, ip := range []string{"127.0.0.3", "127.0.0.4"} {
+		expectClosedByServer(t, dialFrom(ip), "a connection from "+ip+" past max_stream_conns")
+	}
+	if got, perIP := srv.Stats().StreamConnsRefusedTotal.Load(), srv.Stats().StreamConnsRefused.Load(); got != 2 || perIP != 0 {
+		t.Fatalf("refused connections counted %d past the total cap and %d past the per-IP cap, want 2 and 0", got, perIP)
+	}
+	held[0].Close()
+	waitFor(t, func() bool {
+		srv.conns.mu.Lock()
+		defer srv.conns.mu.Unlock()
+		return srv.conns.total == 3
+	})
+	if !answers(dialFrom("127.0.0.5")) {
+		t.Fatal("a connection after one was closed was not answered")
+	}
+}

@@ -140,6 +140,7 @@ func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
 	counter(ch, descTURNPanics, s.Panics.Load())
 	counter(ch, descStreamRefused, s.StreamFramingErrors.Load(), "impossible_frame")
 	counter(ch, descStreamRefused, s.StreamConnsRefused.Load(), "per_ip_cap")
+	counter(ch, descStreamRefused, s.StreamConnsRefusedTotal.Load(), "total_cap")
 	counter(ch, descAcceptErrors, s.AcceptErrors.Load())
 	counter(ch, descStaleNonces, s.StaleNonces.Load())
 	counter(ch, descRelayBytes, s.PeerBytesOut.Load(), "to_peer")
