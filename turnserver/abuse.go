@@ -70,9 +70,9 @@ func channelNumber(b []byte) uint16 {
 // shared, not closed: addresses that land on one slot share its bucket,
 // and however many sources a spoofed flood uses, a newcomer is never
 // refused for want of an entry. The hash is seeded at random per process
-// (hash/maphash), so an attacker who cannot read the seed cannot aim his
-// sources at a victim's slot. Each bucket is one atomic word (GCRA: the
-// time at which it is full again), so a request costs one hash and a
+// (hash/maphash), so an attacker who cannot read the seed cannot aim
+// their sources at a victim's slot. Each bucket is one atomic word (GCRA:
+// the time at which it is full again), so a request costs one hash and a
 // compare-and-swap, with no lock, no scan and no allocation: the listener
 // sockets' loops take tokens in parallel.
 type ipLimiter struct {

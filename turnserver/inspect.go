@@ -155,10 +155,11 @@ func countedOnLoop(method uint16, integrity bool) bool {
 // admitDatagram runs on a UDP listener socket's loop for each datagram
 // the fast path did not relay, before it is queued for pion: a request
 // that cannot carry verified credentials takes a token of its source's
-// unauthenticated-request bucket, and is dropped without one. A flood of
-// them so never reaches the queue that pion's read loop shares with
-// clients' authenticated requests and indications, nor costs pion's
-// goroutine anything; the loops take tokens in parallel (see ipLimiter).
+// unauthenticated-request bucket, and is dropped without one. So a flood
+// of them past the rate never reaches the queue that pion's read loop
+// shares with clients' authenticated requests and indications, nor costs
+// pion's goroutine anything; the loops take tokens in parallel (see
+// ipLimiter).
 func (s *Server) admitDatagram(p []byte, src netip.Addr) bool {
 	isRequest, method, integrity := stunRequest(p)
 	if !isRequest || !countedOnLoop(method, integrity) {
