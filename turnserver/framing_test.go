@@ -49,7 +49,7 @@ func startStreamServer(t *testing.T, mutate func(*Config)) *streamServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, testLogger(t), Options{TLS: serverTLS, SharedTLS: mux.TURN(), SharedTLSPort: ln.Addr().(*net.TCPAddr).Port})
+	srv, err := New(cfg, Options{Logger: testLogger(t), TLS: serverTLS, SharedTLS: mux.TURN(), SharedTLSPort: ln.Addr().(*net.TCPAddr).Port})
 	if err != nil {
 		t.Fatal(err)
 	}

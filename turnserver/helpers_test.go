@@ -56,7 +56,7 @@ func startServer(t testing.TB, mutate func(*Config)) *Server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("invalid test config: %v", err)
 	}
-	s, err := New(cfg, testLogger(t), Options{})
+	s, err := New(cfg, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

@@ -141,7 +141,7 @@ func guardedServer(t *testing.T, mutate func(*Config)) (*Server, *tls.Config) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, testLogger(t), Options{TLS: serverTLS})
+	srv, err := New(cfg, Options{Logger: testLogger(t), TLS: serverTLS})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,8 @@ type runtimeState struct {
 
 // Options are what the relay takes from the rest of the appliance.
 type Options struct {
+	// Logger receives the relay's log lines; nil discards them.
+	Logger *slog.Logger
 	// TLS, when set, turns on TURN over TLS on Config.ListenTLS.
 	TLS *tls.Config
 	// SharedTLS, when set, is a listener of TLS connections already
@@ -74,9 +76,16 @@ type Options struct {
 	wrapStreamForTest func(net.Listener) net.Listener
 }
 
-// New binds every configured listener, failing on the first that cannot be
-// bound, and starts serving STUN and TURN on them. cfg must be valid.
-func New(cfg Config, logger *slog.Logger, opts Options) (*Server, error) {
+// New validates cfg, binds every configured listener, failing on the first
+// that cannot be bound, and starts serving STUN and TURN on them.
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("turn config: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		log:    logger,
 		done:   make(chan struct{}),

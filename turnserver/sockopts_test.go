@@ -62,7 +62,7 @@ func TestBufferCapWarning(t *testing.T) {
 	cfg := testConfig()
 	cfg.UDPReceiveBuffer = limit + 1
 	cfg.UDPSendBuffer = 0
-	s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), Options{})
+	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

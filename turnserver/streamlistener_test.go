@@ -68,7 +68,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	cfg := testConfig()
 	cfg.ListenTLS = []string{"127.0.0.1:0"}
 	cfg.AllowedPeerRanges = mustPrefixes("127.0.0.0/8")
-	srv, err := New(cfg, slog.New(logs), Options{TLS: serverTLS, wrapStreamForTest: func(l net.Listener) net.Listener {
+	srv, err := New(cfg, Options{Logger: slog.New(logs), TLS: serverTLS, wrapStreamForTest: func(l net.Listener) net.Listener {
 		fl := &faultyListener{Listener: l}
 		mu.Lock()
 		faulty = append(faulty, fl)

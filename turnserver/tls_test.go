@@ -52,7 +52,7 @@ func TestTURNOverTLS(t *testing.T) {
 	cfg := testConfig()
 	cfg.ListenTLS = []string{"127.0.0.1:0"}
 	cfg.AllowedPeerRanges = mustPrefixes("127.0.0.0/8")
-	srv, err := New(cfg, testLogger(t), Options{TLS: serverTLS})
+	srv, err := New(cfg, Options{Logger: testLogger(t), TLS: serverTLS})
 	if err != nil {
 		t.Fatal(err)
 	}

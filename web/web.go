@@ -24,8 +24,8 @@ var staticFS embed.FS
 
 // Options configures the page handler.
 type Options struct {
-	// Logger receives one debug line per unexpected request error. Nil
-	// means slog.Default().
+	// Logger receives one debug line per unexpected request error; nil
+	// discards them.
 	Logger *slog.Logger
 }
 
@@ -53,7 +53,7 @@ type asset struct {
 func Handler(opts Options) http.Handler {
 	log := opts.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	assets, err := loadAssets()
 	if err != nil {

@@ -66,7 +66,8 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 		}
 	}
 	a.start = a.cfg // setupTLS may have chosen public_host
-	a.turn, err = turnserver.New(a.cfg.TURN, log.With("component", "turn"), turnOpts)
+	turnOpts.Logger = log.With("component", "turn")
+	a.turn, err = turnserver.New(a.cfg.TURN, turnOpts)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ type tlsParts struct {
 // It returns the relay options for TURN over TLS, and adjusts cfg's
 // public_host to the certificate's name when unset.
 func setupTLS(cfg *config.Config, log *slog.Logger) (*tlsParts, turnserver.Options, error) {
-	cm, err := certs.New(cfg.TLS, log.With("component", "certs"))
+	cm, err := certs.New(cfg.TLS, certs.Options{Logger: log.With("component", "certs")})
 	if err != nil {
 		return nil, turnserver.Options{}, err
 	}

@@ -127,7 +127,7 @@ func TestNewRejectsBadFiles(t *testing.T) {
 			cfg.CertFile, cfg.KeyFile = filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
 			writeFileAtomic(t, cfg.CertFile, tc.cert, time.Now())
 			writeFileAtomic(t, cfg.KeyFile, tc.key, time.Now())
-			m, err := New(cfg, testLogger(t))
+			m, err := New(cfg, Options{Logger: testLogger(t)})
 			if err == nil {
 				_ = m.Close()
 				t.Fatal("New accepted a bad pair")
@@ -140,12 +140,12 @@ func TestNewRejectsBadFiles(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.CertFile, cfg.KeyFile = filepath.Join(t.TempDir(), "none.pem"), filepath.Join(t.TempDir(), "none.key")
-		if _, err := New(cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), "cert_file") {
+		if _, err := New(cfg, Options{Logger: testLogger(t)}); err == nil || !strings.Contains(err.Error(), "cert_file") {
 			t.Fatalf("New error = %v, want it to name cert_file", err)
 		}
 	})
 	t.Run("TLS off", func(t *testing.T) {
-		if _, err := New(DefaultConfig(), testLogger(t)); err == nil {
+		if _, err := New(DefaultConfig(), Options{Logger: testLogger(t)}); err == nil {
 			t.Fatal("New accepted a config with TLS off")
 		}
 	})
@@ -254,5 +254,20 @@ func TestSessionTicketRotation(t *testing.T) {
 	}
 	if !resumes() {
 		t.Fatal("no resumption after rotation with a fresh ticket")
+	}
+}
+
+// TestNewNilLoggerDiscards checks that a manager built without a logger
+// loads its files and serves (New logs the loaded certificate).
+func TestNewNilLoggerDiscards(t *testing.T) {
+	ca := newTestCA(t)
+	cfg := writePair(t, t.TempDir(), ca.issue(t, time.Time{}, time.Time{}, "call.example.com"), time.Now())
+	m, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer m.Close()
+	if err := m.CheckHost("call.example.com"); err != nil {
+		t.Fatalf("CheckHost: %v", err)
 	}
 }

@@ -159,7 +159,7 @@ func writePair(t testing.TB, dir string, l leaf, mtime time.Time) Config {
 // newManager starts a Manager closed at the end of the test.
 func newManager(t testing.TB, cfg Config) *Manager {
 	t.Helper()
-	m, err := New(cfg, testLogger(t))
+	m, err := New(cfg, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

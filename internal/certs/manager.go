@@ -52,16 +52,27 @@ type Manager struct {
 	once   sync.Once
 }
 
+// Options are what the manager takes from the rest of the appliance.
+type Options struct {
+	// Logger receives certificate loads, renewals and their failures; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
 // New loads the certificate files, or prepares ACME (the certificates are
 // obtained by Obtain, once the listeners serve), and starts rotating the
 // session ticket keys. It fails when cfg turns TLS off or the files do not
 // hold a valid pair. Close releases it.
-func New(cfg Config, logger *slog.Logger) (*Manager, error) {
+func New(cfg Config, opts Options) (*Manager, error) {
 	if !cfg.Enabled() {
 		return nil, errors.New("certs: TLS is off (set cert_file and key_file, or domains)")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("certs: invalid config: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{cfg: cfg, log: logger, ctx: ctx, cancel: cancel}

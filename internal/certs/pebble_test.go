@@ -48,7 +48,7 @@ func TestACMEWithPebble(t *testing.T) {
 	cfg.ACMECAFile = p.minica
 	cfg.ACMETimeout = 20 * time.Second
 
-	m1, err := New(cfg, testLogger(t))
+	m1, err := New(cfg, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,9 +89,13 @@ type Mux struct {
 
 // New sorts the connections of ln (plain TCP, bound by the caller) after a
 // TLS handshake with tlsConfig. Run Serve to start; Close stops it. The
-// tls.Config should offer ALPN h2, http/1.1 and stun.turn.
+// tls.Config should offer ALPN h2, http/1.1 and stun.turn. A nil logger
+// discards.
 func New(ln net.Listener, tlsConfig *tls.Config, cfg Config, logger *slog.Logger) *Mux {
 	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mux{
 		ln: ln, tls: tlsConfig, cfg: cfg, log: logger,

@@ -58,8 +58,9 @@ const poolSize = 64
 const yieldEvery = 4 * time.Millisecond
 
 // NewLoop creates a loop and starts its goroutine. A handler's panic is
-// logged to log and costs only the datagram it was handling.
+// logged to log (nil discards) and costs only the datagram it was handling.
 func NewLoop(log *slog.Logger) (*Loop, error) {
+	log = orDiscard(log)
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)

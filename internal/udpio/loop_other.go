@@ -29,10 +29,10 @@ type Loop struct {
 	wg       sync.WaitGroup
 }
 
-// NewLoop creates a loop. A handler's panic is logged to log and costs
-// only the datagram it was handling.
+// NewLoop creates a loop. A handler's panic is logged to log (nil
+// discards) and costs only the datagram it was handling.
 func NewLoop(log *slog.Logger) (*Loop, error) {
-	return &Loop{log: log, socks: make(map[*Socket]struct{})}, nil
+	return &Loop{log: orDiscard(log), socks: make(map[*Socket]struct{})}, nil
 }
 
 // Socket is a bound UDP socket served by a Loop. WriteTo may be called

@@ -95,6 +95,14 @@ type Group struct {
 	next  atomic.Uint32
 }
 
+// orDiscard is log, or a logger that discards when log is nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
 // NewGroup starts n loops (at least one); see NewLoop for log.
 func NewGroup(n int, log *slog.Logger) (*Group, error) {
 	g := &Group{}

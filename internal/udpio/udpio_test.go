@@ -246,6 +246,27 @@ func TestHandlerPanicIsContained(t *testing.T) {
 	}
 }
 
+// A loop made without a logger discards the panic's report instead of
+// dereferencing nil while recovering (which took the process down).
+func TestNilLoggerDiscards(t *testing.T) {
+	g, err := NewGroup(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	s := listen(t, g.Loop(0), "udp4", "127.0.0.1:0", HandlerFunc(func(s *Socket, buf []byte, n int, src netip.AddrPort) {
+		if string(buf[Headroom:Headroom+n]) == "boom" {
+			panic("boom")
+		}
+		echo(s, buf, n, src)
+	}))
+	c := dial(t, "udp4", s.LocalAddr())
+	_, _ = c.Write([]byte("boom"))
+	if got := roundTrip(t, c, []byte("after")); string(got) != "echoafter" {
+		t.Fatalf("answer after a panic: %q", got)
+	}
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	w  io.Writer
