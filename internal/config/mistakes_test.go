@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -138,9 +139,48 @@ func TestLoadSecretsPrefixesEveryProblem(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Cluster.TokenFile = filepath.Join(dir, "missing-token") // both set: two problems in one section
-	for _, line := range Problems(c.LoadSecrets()) {
+	lines := Problems(c.LoadSecrets())
+	for _, line := range lines {
 		if !strings.HasPrefix(line, "cluster.") {
 			t.Errorf("problem without its section: %q", line)
+		}
+	}
+	for _, want := range []string{
+		"cluster.password_file: open " + filepath.Join(dir, "missing-pw") + ": ",
+		"cluster.token_file: open " + filepath.Join(dir, "missing-token") + ": ",
+	} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("problems %q: none starts with %q", lines, want)
+		}
+	}
+}
+
+// TestTwoBadSecretFiles: two bad secret files of two sections, loaded as
+// the appliance loads its config, print one line each, each with its key.
+func TestTwoBadSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short-secret")
+	if err := os.WriteFile(short, []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing-token")
+	body := "[turn]\nsecret_file = \"" + short + "\"\n" +
+		"[cluster]\nnats_urls = [\"nats://127.0.0.1:4222\"]\ntoken_file = \"" + missing + "\"\n"
+	p := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadChecked(p)
+	if err == nil {
+		t.Fatal("LoadChecked accepted two bad secret files")
+	}
+	lines := Problems(err)
+	for _, want := range []string{
+		"turn.secret_file: " + short + ", line 1: must be at least 16 characters (got 3)",
+		"cluster.token_file: open " + missing + ": ",
+	} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("problems %q: none has %q", lines, want)
 		}
 	}
 }
