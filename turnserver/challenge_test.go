@@ -172,7 +172,7 @@ func TestNonceBoundToClient(t *testing.T) {
 	if got := srv.Allocations(); got != 1 {
 		t.Fatalf("%d allocations after 32 replays, want the victim's one", got)
 	}
-	if got := srv.Stats().StaleNonces.Load(); got != 32 {
+	if got := srv.Stats().StaleNonces; got != 32 {
 		t.Fatalf("stale nonces counted %d, want 32", got)
 	}
 	// An honest client that holds someone else's nonce recovers in one
@@ -248,9 +248,9 @@ func TestBadCredentialsGet401(t *testing.T) {
 		t.Fatalf("%d allocations made with bad credentials", srv.Allocations())
 	}
 	st := srv.Stats()
-	if st.AuthBadHMAC.Load() != 2 || st.AuthExpired.Load() != 1 || st.AuthMalformed.Load() != 1 || st.AuthRealm.Load() != 1 {
-		t.Fatalf("auth failures by reason: hmac %d expired %d malformed %d realm %d", st.AuthBadHMAC.Load(),
-			st.AuthExpired.Load(), st.AuthMalformed.Load(), st.AuthRealm.Load())
+	if st.AuthBadHMAC != 2 || st.AuthExpired != 1 || st.AuthMalformed != 1 || st.AuthRealm != 1 {
+		t.Fatalf("auth failures by reason: hmac %d expired %d malformed %d realm %d", st.AuthBadHMAC,
+			st.AuthExpired, st.AuthMalformed, st.AuthRealm)
 	}
 	// pion's client, as a browser, fails with 401 too, over UDP and TCP.
 	for _, network := range []string{"udp", "tcp"} {

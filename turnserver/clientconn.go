@@ -21,7 +21,7 @@ type clientConn struct {
 	// clients caches an entry per client address; owned by the loop
 	// goroutine, bounded by maxCachedClients.
 	clients map[netip.AddrPort]*clientEntry
-	stats   *Stats
+	stats   *counters
 	// admit, when set, decides on the loop whether a datagram for pion is
 	// queued (see Server.admitDatagram).
 	admit      func(p []byte, src netip.Addr) bool
@@ -37,7 +37,7 @@ const maxCachedClients = 1 << 14
 // rate limit and pion's handling then absorb.
 const listenerQueue = 1024
 
-func newClientConn(fast *fastPath, stats *Stats) *clientConn {
+func newClientConn(fast *fastPath, stats *counters) *clientConn {
 	return &clientConn{fast: fast, clients: make(map[netip.AddrPort]*clientEntry), pionQueue: newPionQueue(listenerQueue, stats), stats: stats}
 }
 
@@ -84,7 +84,7 @@ func (c *clientConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // dropIfFull turns a write that found the send buffer full into a counted
 // drop, as UDP may drop: pion logs every write error at Error level, which
 // a burst would flood.
-func dropIfFull(n int, err error, size int, stats *Stats) (int, error) {
+func dropIfFull(n int, err error, size int, stats *counters) (int, error) {
 	if errors.Is(err, udpio.ErrWouldBlock) {
 		stats.SendBufferDrops.Add(1)
 		return size, nil

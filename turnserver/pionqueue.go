@@ -42,7 +42,7 @@ type pionQueue struct {
 	done     chan struct{}
 	once     sync.Once
 	deadline *deadline.Deadline
-	drops    *Stats
+	drops    *counters
 
 	// Back-pressure, when high > 0: reading stops at high queued
 	// datagrams and resumes at low.
@@ -53,13 +53,13 @@ type pionQueue struct {
 }
 
 // newPionQueue returns a queue that drops when full.
-func newPionQueue(size int, stats *Stats) *pionQueue {
+func newPionQueue(size int, stats *counters) *pionQueue {
 	return &pionQueue{ch: make(chan pionDatagram, size), done: make(chan struct{}), deadline: deadline.New(), drops: stats}
 }
 
 // newFlowQueue returns a queue that stops reading its socket when nearly
 // full: the datagrams of the turn in progress still fit.
-func newFlowQueue(size int, stats *Stats) *pionQueue {
+func newFlowQueue(size int, stats *counters) *pionQueue {
 	q := newPionQueue(size, stats)
 	q.high = max(size-udpio.ReadsPerTurn, 1)
 	q.low = q.high / 3

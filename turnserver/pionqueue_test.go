@@ -15,7 +15,7 @@ import (
 // counted, never blocking the loop; closing and deadlines end pion's read.
 func TestPionQueueBounds(t *testing.T) {
 	t.Parallel()
-	var stats Stats
+	var stats counters
 	q := newPionQueue(4, &stats)
 	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}
 	for i := range 6 {
@@ -56,7 +56,7 @@ func TestFlowQueueBackPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer loops.Close()
-	var stats Stats
+	var stats counters
 	q := newFlowQueue(udpio.ReadsPerTurn+8, &stats)
 	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}
 	sock, err := loops.Loop(0).Listen("udp4", netip.MustParseAddrPort("127.0.0.1:0"), udpio.Options{ReadBuffer: 1 << 20},

@@ -135,8 +135,8 @@ func TestNineGuestsCannotExhaustTheRelayPorts(t *testing.T) {
 	if code := rawAllocate(t, "127.0.1.20", to, u, p); code != 0 {
 		t.Fatalf("an honest client after the guests: answered %d", code)
 	}
-	if srv.Stats().QuotaNet.Load() == 0 || srv.Stats().QuotaIP.Load() == 0 {
-		t.Fatalf("486s by limit: ip %d, prefix %d; want both", srv.Stats().QuotaIP.Load(), srv.Stats().QuotaNet.Load())
+	if srv.Stats().QuotaNet == 0 || srv.Stats().QuotaIP == 0 {
+		t.Fatalf("486s by limit: ip %d, prefix %d; want both", srv.Stats().QuotaIP, srv.Stats().QuotaNet)
 	}
 	t.Logf("nine guests of one /24 got %d of 100 relay ports", granted)
 }

@@ -28,7 +28,7 @@ type relayGenerator struct {
 	minPort    int
 	maxPort    int
 	state      *atomic.Pointer[runtimeState]
-	stats      *Stats
+	stats      *counters
 	ports      portSet // the bound relay ports, for the host guard
 }
 
@@ -213,10 +213,10 @@ func (p *peerSend) Sent(n int, err error) {
 
 // clientSend counts a ChannelData datagram to a client that found the
 // listener's send buffer full.
-type clientSend Stats
+type clientSend counters
 
 // Sent implements udpio.Completion.
-func (s *clientSend) Sent(_ int, err error) { _, _ = dropIfFull(0, err, 0, (*Stats)(s)) }
+func (s *clientSend) Sent(_ int, err error) { _, _ = dropIfFull(0, err, 0, (*counters)(s)) }
 
 // judge applies st's host guard and peer policy to ap.
 func (g *relayGenerator) judge(st *runtimeState, ap netip.AddrPort) *peerVerdict {

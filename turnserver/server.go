@@ -33,7 +33,7 @@ type Server struct {
 	unauth  *ipLimiter
 	caps    *allocationCaps
 	conns   *connLimiter // stream connections per client address
-	stats   Stats
+	stats   counters
 	pion    *turn.Server
 	fast    *fastPath    // the ChannelData fast path of UDP clients
 	loops   *udpio.Group // read every UDP socket: listeners and relays
@@ -362,5 +362,5 @@ func (s *Server) TLSAddrs() []net.Addr {
 // Allocations returns the number of live allocations.
 func (s *Server) Allocations() int { return s.allocs.count() }
 
-// Stats returns the relay's counters.
-func (s *Server) Stats() *Stats { return &s.stats }
+// Stats returns a copy of the relay's counters.
+func (s *Server) Stats() Stats { return s.stats.snapshot() }

@@ -102,7 +102,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 			t.Fatalf("%s after the burst: %v", network, err)
 		}
 	}
-	if got := srv.Stats().AcceptErrors.Load(); got != 2*burst {
+	if got := srv.Stats().AcceptErrors; got != 2*burst {
 		t.Fatalf("accept errors counted %d, want %d", got, 2*burst)
 	}
 	if got := logs.count("accept failed; retrying with backoff"); got != 2 {
@@ -141,7 +141,7 @@ func TestStreamConnsPerIPCapped(t *testing.T) {
 	}
 	over := dialFrom("127.0.0.1")
 	expectClosedByServer(t, over, "a connection over the per-IP cap")
-	if got := srv.Stats().StreamConnsRefused.Load(); got != 1 {
+	if got := srv.Stats().StreamConnsRefused; got != 1 {
 		t.Fatalf("refused connections counted %d, want 1", got)
 	}
 
@@ -211,7 +211,7 @@ func TestStreamConnsTotalCapped(t *testing.T) {
 	for _, ip := range []string{"127.0.0.3", "127.0.0.4"} {
 		expectClosedByServer(t, dialFrom(ip), "a connection from "+ip+" past max_stream_conns")
 	}
-	if got, perIP := srv.Stats().StreamConnsRefusedTotal.Load(), srv.Stats().StreamConnsRefused.Load(); got != 2 || perIP != 0 {
+	if got, perIP := srv.Stats().StreamConnsRefusedTotal, srv.Stats().StreamConnsRefused; got != 2 || perIP != 0 {
 		t.Fatalf("refused connections counted %d past the total cap and %d past the per-IP cap, want 2 and 0", got, perIP)
 	}
 	held[0].Close()

@@ -80,7 +80,7 @@ func TestUnauthenticatedDroppedOnTheLoop(t *testing.T) {
 	if !srv.admitDatagram(send, src) || !srv.admitDatagram([]byte{0x40, 0, 0, 4, 1, 2, 3, 4}, src) {
 		t.Fatal("an indication or ChannelData was dropped by the unauthenticated rate")
 	}
-	if got := srv.Stats().UnauthenticatedDropped.Load(); got != 2 {
+	if got := srv.Stats().UnauthenticatedDropped; got != 2 {
 		t.Fatalf("dropped counter %d, want 2", got)
 	}
 }

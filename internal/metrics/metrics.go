@@ -60,6 +60,7 @@ var (
 	descStreamRefused = desc("turn_stream_connections_refused_total", "TURN TCP/TLS connections closed by a limit.", "reason")
 	descAcceptErrors  = desc("turn_accept_errors_total", "Failed accepts on TURN TCP/TLS listeners (retried).")
 	descStaleNonces   = desc("turn_stale_nonces_total", "TURN requests answered 438: a nonce minted for another client, or expired.")
+	descFastPath      = desc("turn_fast_path_forwarded_total", "ChannelData messages from UDP clients relayed by the fast path, not by the TURN engine (counted in turn_relayed_packets_total too).")
 
 	descConnections  = desc("signaling_connections", "Open signaling WebSockets.")
 	descRooms        = desc("signaling_rooms", "Rooms in use (someone in them, connected or held for resume).")
@@ -73,12 +74,17 @@ var (
 	descRefreshes    = desc("signaling_ice_refreshes_total", "ICE server lists pushed before expiry.")
 	descQueued       = desc("signaling_queued_bytes", "Bytes queued for clients, connected or held for resume (against signaling.queue_budget).")
 	descBudgetFull   = desc("signaling_queue_budget_full_total", "Messages not queued because signaling.queue_budget was spent.")
+	descMintErrors   = desc("signaling_ice_mint_errors_total", "Failures to mint a client's ICE servers (TURN credentials).")
 
 	descClusterConnected = desc("cluster_connected", "1 while NATS is reachable (cluster mode).")
 	descClusterNodes     = desc("cluster_nodes_alive", "Other nodes heard from recently.")
 	descClusterUnsynced  = desc("cluster_unsynced_rooms", "Rooms changed during a NATS outage, not yet written back.")
 	descClusterMessages  = desc("cluster_messages_total", "Signaling messages crossing nodes.", "kind")
 	descClusterReconnect = desc("cluster_nats_reconnects_total", "Reconnections to NATS.")
+	descClusterLoaded    = desc("cluster_rooms_loaded", "1 once the rooms were loaded from the NATS bucket since the last (re)connect.")
+	descClusterRooms     = desc("cluster_rooms", "Rooms known cluster-wide.")
+	descClusterReaped    = desc("cluster_reaped_peers_total", "Peers of dead nodes removed after the grace period.")
+	descClusterReconcile = desc("cluster_reconciled_rooms_total", "Rooms written back to NATS after an outage.")
 
 	descSelfTestOK   = desc("selftest_ok", "1 when the last relay self-test passed.")
 	descSelfTestLast = desc("selftest_last_pass_timestamp_seconds", "Unix time of the last passing relay self-test.")
@@ -93,7 +99,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeBy
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.TURN != nil {
-		collectTURN(ch, c.src.TURN)
+		collectTURN(ch, c.src.TURN.Allocations(), c.src.TURN.Stats())
 	}
 	if c.src.Signaling != nil {
 		collectSignaling(ch, c.src.Signaling.Stats())
@@ -116,37 +122,37 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func collectTURN(ch chan<- prometheus.Metric, t *turnserver.Server) {
-	s := t.Stats()
-	gauge(ch, descAllocations, float64(t.Allocations()))
-	counter(ch, descAllocationsTotal, s.AllocationsTotal.Load())
-	counter(ch, descAuthFailures, s.AuthMalformed.Load(), turnserver.AuthMalformed)
-	counter(ch, descAuthFailures, s.AuthRealm.Load(), turnserver.AuthRealm)
-	counter(ch, descAuthFailures, s.AuthExpired.Load(), turnserver.AuthExpired)
-	counter(ch, descAuthFailures, s.AuthBadHMAC.Load(), turnserver.AuthBadHMAC)
-	counter(ch, descQuota, s.QuotaUser.Load(), "user")
-	counter(ch, descQuota, s.QuotaIP.Load(), "ip")
-	counter(ch, descQuota, s.QuotaNet.Load(), "prefix")
-	counter(ch, descQuota, s.QuotaTotal.Load(), "total")
-	counter(ch, descPermDenials, s.PermissionDenials.Load(), turnserver.ReasonDeniedRange)
-	counter(ch, descPermDenials, s.PermissionHostDenials.Load(), turnserver.ReasonHostAddress)
-	counter(ch, descRelayDrops, s.RelayDropsPolicy.Load(), "own_address_port")
-	counter(ch, descRelayDrops, s.RelayDropsBandwidth.Load(), "bandwidth")
-	counter(ch, descRelayDrops, s.QueueDrops.Load(), "queue_full")
-	counter(ch, descRelayDrops, s.SendBufferDrops.Load(), "send_buffer_full")
-	counter(ch, descPermDenials, s.PermissionCapHits.Load(), "permission_cap")
-	counter(ch, descPermDenials, s.ChannelCapRejections.Load(), "channel_cap")
-	counter(ch, descUnauthDropped, s.UnauthenticatedDropped.Load())
-	counter(ch, descTURNPanics, s.Panics.Load())
-	counter(ch, descStreamRefused, s.StreamFramingErrors.Load(), "impossible_frame")
-	counter(ch, descStreamRefused, s.StreamConnsRefused.Load(), "per_ip_cap")
-	counter(ch, descStreamRefused, s.StreamConnsRefusedTotal.Load(), "total_cap")
-	counter(ch, descAcceptErrors, s.AcceptErrors.Load())
-	counter(ch, descStaleNonces, s.StaleNonces.Load())
-	counter(ch, descRelayBytes, s.PeerBytesOut.Load(), "to_peer")
-	counter(ch, descRelayBytes, s.PeerBytesIn.Load(), "from_peer")
-	counter(ch, descRelayPackets, s.PeerPacketsOut.Load(), "to_peer")
-	counter(ch, descRelayPackets, s.PeerPacketsIn.Load(), "from_peer")
+func collectTURN(ch chan<- prometheus.Metric, allocations int, s turnserver.Stats) {
+	gauge(ch, descAllocations, float64(allocations))
+	counter(ch, descAllocationsTotal, s.AllocationsTotal)
+	counter(ch, descAuthFailures, s.AuthMalformed, turnserver.AuthMalformed)
+	counter(ch, descAuthFailures, s.AuthRealm, turnserver.AuthRealm)
+	counter(ch, descAuthFailures, s.AuthExpired, turnserver.AuthExpired)
+	counter(ch, descAuthFailures, s.AuthBadHMAC, turnserver.AuthBadHMAC)
+	counter(ch, descQuota, s.QuotaUser, "user")
+	counter(ch, descQuota, s.QuotaIP, "ip")
+	counter(ch, descQuota, s.QuotaNet, "prefix")
+	counter(ch, descQuota, s.QuotaTotal, "total")
+	counter(ch, descPermDenials, s.PermissionDenials, turnserver.ReasonDeniedRange)
+	counter(ch, descPermDenials, s.PermissionHostDenials, turnserver.ReasonHostAddress)
+	counter(ch, descRelayDrops, s.RelayDropsPolicy, "own_address_port")
+	counter(ch, descRelayDrops, s.RelayDropsBandwidth, "bandwidth")
+	counter(ch, descRelayDrops, s.QueueDrops, "queue_full")
+	counter(ch, descRelayDrops, s.SendBufferDrops, "send_buffer_full")
+	counter(ch, descPermDenials, s.PermissionCapHits, "permission_cap")
+	counter(ch, descPermDenials, s.ChannelCapRejections, "channel_cap")
+	counter(ch, descUnauthDropped, s.UnauthenticatedDropped)
+	counter(ch, descTURNPanics, s.Panics)
+	counter(ch, descStreamRefused, s.StreamFramingErrors, "impossible_frame")
+	counter(ch, descStreamRefused, s.StreamConnsRefused, "per_ip_cap")
+	counter(ch, descStreamRefused, s.StreamConnsRefusedTotal, "total_cap")
+	counter(ch, descAcceptErrors, s.AcceptErrors)
+	counter(ch, descStaleNonces, s.StaleNonces)
+	counter(ch, descFastPath, s.FastPathForwarded)
+	counter(ch, descRelayBytes, s.PeerBytesOut, "to_peer")
+	counter(ch, descRelayBytes, s.PeerBytesIn, "from_peer")
+	counter(ch, descRelayPackets, s.PeerPacketsOut, "to_peer")
+	counter(ch, descRelayPackets, s.PeerPacketsIn, "from_peer")
 }
 
 func collectSignaling(ch chan<- prometheus.Metric, s signaling.Stats) {
@@ -180,6 +186,7 @@ func collectSignaling(ch chan<- prometheus.Metric, s signaling.Stats) {
 	counter(ch, descResumes, uint64(s.RestartResumes), "after_restart")
 	counter(ch, descRoomsRevived, uint64(s.RoomsRevived))
 	counter(ch, descRefreshes, uint64(s.ICERefreshes))
+	counter(ch, descMintErrors, uint64(s.MintErrors))
 }
 
 func collectCluster(ch chan<- prometheus.Metric, s cluster.Status) {
@@ -191,6 +198,10 @@ func collectCluster(ch chan<- prometheus.Metric, s cluster.Status) {
 	counter(ch, descClusterMessages, uint64(s.Forwarded), "forwarded")
 	counter(ch, descClusterMessages, uint64(s.Held), "held")
 	counter(ch, descClusterReconnect, s.Reconnects)
+	gauge(ch, descClusterLoaded, b2f(s.Loaded))
+	gauge(ch, descClusterRooms, float64(s.Rooms))
+	counter(ch, descClusterReaped, uint64(s.Reaped))
+	counter(ch, descClusterReconcile, uint64(s.Reconciled))
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
