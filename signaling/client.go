@@ -26,9 +26,9 @@ type outMsg struct {
 	roomEvent bool
 }
 
-// conn is one WebSocket connection. The ServeHTTP goroutine is its reader
-// and owner; one writer goroutine does every write (messages, pings, the
-// close frame). Others only enqueue.
+// conn is one WebSocket connection. The goroutine ServeHTTP starts for it
+// (running serve) is its reader and owner; one writer goroutine does every
+// write (messages, pings, the close frame). Others only enqueue.
 type conn struct {
 	srv     *Server
 	ws      *websocket.Conn

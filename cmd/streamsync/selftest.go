@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/streamsync/streamsync/internal/app"
 	"github.com/streamsync/streamsync/internal/selftest"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -34,12 +33,12 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	creds := selftest.Credentials{Username: username, Password: password, Realm: cfg.TURN.Realm}
-	var targets []selftest.Target
+	var l selftest.Listeners
 	if len(cfg.TURN.ListenUDP) > 0 {
-		targets = append(targets, selftest.Target{Transport: "udp", Addr: selftest.Dialable(cfg.TURN.ListenUDP[0])})
+		l.UDP = cfg.TURN.ListenUDP[0]
 	}
 	if len(cfg.TURN.ListenTCP) > 0 {
-		targets = append(targets, selftest.Target{Transport: "tcp", Addr: selftest.Dialable(cfg.TURN.ListenTCP[0])})
+		l.TCP = cfg.TURN.ListenTCP[0]
 	}
 	if cfg.TLS.Enabled() && len(cfg.TURN.ListenTLS) > 0 {
 		tc, err := selfTestTLSConfig(cfg.TURN.PublicHost, *caFile)
@@ -47,12 +46,13 @@ func cmdSelfTest(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "selftest:", err)
 			return 2
 		}
-		targets = append(targets, selftest.Target{Transport: "tls", Addr: selftest.Dialable(cfg.TURN.ListenTLS[0]), TLS: tc})
+		l.TLS, l.TLSConfig = cfg.TURN.ListenTLS[0], tc
 	}
+	targets := l.Targets()
 	failed := 0
 	for _, t := range targets {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		r := app.RunSelfTest(ctx, []selftest.Target{t}, creds)[0]
+		r := selftest.Check(ctx, t, creds)
 		cancel()
 		if r.Err != nil {
 			failed++

@@ -170,27 +170,6 @@ func (a *App) abandon() {
 	}
 }
 
-// MetricsAddr is the bound metrics address, or nil when metrics are off.
-func (a *App) MetricsAddr() net.Addr {
-	if a.metricsLn == nil {
-		return nil
-	}
-	return a.metricsLn.Addr()
-}
-
-// HTTPAddr is the bound address of the page and WebSocket.
-func (a *App) HTTPAddr() net.Addr { return a.httpLn.Addr() }
-
-// TURN is the relay.
-func (a *App) TURN() *turnserver.Server { return a.turn }
-
-// Signaling is the signaling server.
-func (a *App) Signaling() *signaling.Server { return a.sig }
-
-// Cluster is the NATS-backed room registry (Healthy, Status for health and
-// metrics), or nil when cluster.enabled is false.
-func (a *App) Cluster() *cluster.Registry { return a.clu }
-
 // Run serves until ctx is done or a server fails, then shuts down in order
 // (HTTP and WebSockets, then the relay) within http.shutdown_timeout.
 // It returns nil after a shutdown asked for by ctx.

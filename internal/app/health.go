@@ -58,7 +58,7 @@ func (a *App) selfTestOnce(ctx context.Context) {
 	if err != nil {
 		failed = append(failed, err.Error())
 	} else {
-		for _, r := range RunSelfTest(ctx, a.SelfTestTargets(), creds) {
+		for _, r := range selftest.CheckAll(ctx, a.selfTestTargets(), creds) {
 			if r.Err != nil {
 				failed = append(failed, fmt.Sprintf("%s %s: %v", r.Target.Transport, r.Target.Addr, r.Err))
 				unanswered = unanswered || !r.Refused
@@ -129,15 +129,6 @@ func (a *App) FeedWatchdog(ctx context.Context, n *sdnotify.Notifier, interval t
 	}
 }
 
-// RunSelfTest checks every target with creds, one after the other.
-func RunSelfTest(ctx context.Context, targets []selftest.Target, creds selftest.Credentials) []selftest.Result {
-	out := make([]selftest.Result, 0, len(targets))
-	for _, t := range targets {
-		out = append(out, selftest.Check(ctx, t, creds))
-	}
-	return out
-}
-
 // selfTestCredentials mints credentials on the running relay.
 func (a *App) selfTestCredentials() (selftest.Credentials, error) {
 	ic, err := a.turn.ICE("selftest")
@@ -152,20 +143,18 @@ func (a *App) selfTestCredentials() (selftest.Credentials, error) {
 	return selftest.Credentials{}, errors.New("the relay hands out no TURN server")
 }
 
-// SelfTestTargets are the relay's own first UDP, TCP and TLS listeners,
+// selfTestTargets are the relay's own first UDP, TCP and TLS listeners,
 // dialled on loopback when bound to every address.
-func (a *App) SelfTestTargets() []selftest.Target {
-	var out []selftest.Target
+func (a *App) selfTestTargets() []selftest.Target {
+	var l selftest.Listeners
 	if addrs := a.turn.UDPAddrs(); len(addrs) > 0 {
-		out = append(out, selftest.Target{Transport: "udp", Addr: selftest.Dialable(addrs[0].String())})
+		l.UDP = addrs[0].String()
 	}
 	if addrs := a.turn.TCPAddrs(); len(addrs) > 0 {
-		out = append(out, selftest.Target{Transport: "tcp", Addr: selftest.Dialable(addrs[0].String())})
+		l.TCP = addrs[0].String()
 	}
-	if addr, cfg, ok := a.selfTestTLSTarget(); ok {
-		out = append(out, selftest.Target{Transport: "tls", Addr: addr, TLS: cfg})
-	}
-	return out
+	l.TLS, l.TLSConfig = a.selfTestTLSTarget()
+	return l.Targets()
 }
 
 // state reports the self-test for metrics.

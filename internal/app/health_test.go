@@ -89,7 +89,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestPublicReadyzSaysOnlyWhether(t *testing.T) {
 	t.Parallel()
 	broken := startApp(t, true, false)
-	public, private := "http://"+broken.HTTPAddr().String()+"/readyz", "http://"+broken.MetricsAddr().String()+"/readyz"
+	public, private := "http://"+broken.httpLn.Addr().String()+"/readyz", "http://"+broken.metricsLn.Addr().String()+"/readyz"
 	eventually(t, "the failing self-test reported on the metrics listener", func() bool {
 		code, body := get(t, private)
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "relay self-test failed")
@@ -104,7 +104,7 @@ func TestPublicReadyzSaysOnlyWhether(t *testing.T) {
 
 	healthy := startApp(t, false, false)
 	eventually(t, "a working relay ready", func() bool {
-		code, body := get(t, "http://"+healthy.HTTPAddr().String()+"/readyz")
+		code, body := get(t, "http://"+healthy.httpLn.Addr().String()+"/readyz")
 		return code == http.StatusOK && body == "ready\n"
 	})
 }
@@ -155,7 +155,7 @@ func TestWatchdogStarvedWhileSelfTestFails(t *testing.T) {
 
 	wedged := startApp(t, false, true)
 	eventually(t, "the working relay's self-test", func() bool {
-		code, _ := get(t, "http://"+wedged.HTTPAddr().String()+"/readyz")
+		code, _ := get(t, "http://"+wedged.httpLn.Addr().String()+"/readyz")
 		return code == http.StatusOK
 	})
 	ctx, cancel = context.WithCancel(context.Background())
@@ -164,7 +164,7 @@ func TestWatchdogStarvedWhileSelfTestFails(t *testing.T) {
 	if got := pings(time.Second); got < 3 {
 		t.Fatalf("%d keep-alives in a second from a working relay (one every %s expected)", got, interval/2)
 	}
-	if err := wedged.TURN().Close(); err != nil { // the relay stops answering
+	if err := wedged.turn.Close(); err != nil { // the relay stops answering
 		t.Fatal(err)
 	}
 	eventually(t, "three unanswered self-tests", func() bool { return !wedged.Alive() })
