@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 // startNATS runs a JetStream NATS server on loopback for the test.
@@ -91,9 +92,7 @@ listen_tcp = ["127.0.0.1:0"]
 listen_tls = ["127.0.0.1:0"]
 public_host = "127.0.0.1"
 relay_bind = "127.0.0.1"
-relay_port_min = 32000
-relay_port_max = 32999
-secrets = ["contrib-test-secret-0123456789"]
+%ssecrets = ["contrib-test-secret-0123456789"]
 [metrics]
 listen = "127.0.0.1:0"
 selftest_interval = "5s"
@@ -104,7 +103,7 @@ node_id = "contrib"
 [tls]
 cert_file = %q
 key_file = %q
-`, startNATS(t), certPath, keyPath))
+`, turntest.RelayPorts(t, 1000).TOML(), startNATS(t), certPath, keyPath))
 	have := scrapeNames(t, "http://"+app.MetricsAddr+"/metrics")
 	for _, name := range names {
 		if !have[name] {

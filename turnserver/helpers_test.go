@@ -18,12 +18,17 @@ import (
 
 const testSecret = "test-secret-0123456789"
 
-// testRelayMin and testRelayMax keep test relay ports below Linux's
-// ephemeral range, so a test listener on an ephemeral port is outside it.
-const (
-	testRelayMin = 20000
-	testRelayMax = 22999
-)
+// testRelayMin and testRelayMax are the relay ports of testConfig,
+// reserved for this test process (turntest.ReserveRelayPorts: below Linux's
+// ephemeral range, so a test listener on an ephemeral port is outside it,
+// and apart from every other test's relay ports).
+var testRelayMin, testRelayMax = func() (int, int) {
+	p, err := turntest.ReserveRelayPorts(3000)
+	if err != nil {
+		panic(err)
+	}
+	return p.Min, p.Max
+}()
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {

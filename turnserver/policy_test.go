@@ -93,7 +93,7 @@ func TestCreatePermissionPolicy(t *testing.T) {
 func TestOwnAddressOnlyRelayPorts(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
-	victim, err := net.ListenPacket("udp4", "127.0.0.1:0") // ephemeral: outside 20000-22999
+	victim, err := net.ListenPacket("udp4", "127.0.0.1:0") // ephemeral: outside the test relay range
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
+
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 // allocateCode allocates with c and returns the STUN error code of a
@@ -111,7 +113,8 @@ func rawAllocate(t *testing.T, local string, to net.Addr, user, pass string) int
 func TestNineGuestsCannotExhaustTheRelayPorts(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, func(c *Config) {
-		c.RelayPortMin, c.RelayPortMax = 24000, 24099
+		p := turntest.RelayPorts(t, 100)
+		c.RelayPortMin, c.RelayPortMax = p.Min, p.Max
 	})
 	to := srv.UDPAddrs()[0]
 	granted := 0

@@ -21,7 +21,7 @@ func TestTURNOverTCPSurvivesRunningOutOfDescriptors(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
 		t.Skip("prlimit (util-linux) not installed: cannot limit the server's descriptors")
 	}
-	cfg := serviceConfig(`"emfile-test-secret-0123456"`, `selftest_interval = "5s"`)
+	cfg := serviceConfig(t, `"emfile-test-secret-0123456"`, `selftest_interval = "5s"`)
 	app := apptest.StartWith(t, cfg, apptest.Options{Wrapper: []string{"prlimit", "--nofile=128:128", "--"}})
 	start := time.Now()
 	var conns []net.Conn

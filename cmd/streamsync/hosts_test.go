@@ -17,7 +17,7 @@ import (
 // the service's name, IP literals and localhost are served. Health checks
 // answer whatever the Host.
 func TestHostNamesChecked(t *testing.T) {
-	a := apptest.Start(t, applianceConfig+"public_host = \"call.example.test\"\n")
+	a := apptest.Start(t, applianceConfig(t)+"public_host = \"call.example.test\"\n")
 	get := func(path, host string) int {
 		t.Helper()
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, a.HTTPURL+path, nil)

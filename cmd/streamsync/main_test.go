@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamsync/streamsync/ice"
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -81,6 +82,7 @@ func boundConfig(t *testing.T, app *apptest.Appliance) string {
 // allocates on a running `streamsync serve` sharing its config file, and
 // the server stops with exit 0 on SIGTERM.
 func TestCredentialsAllocateAgainstServe(t *testing.T) {
+	ports := turntest.RelayPorts(t, 1000)
 	app := apptest.Start(t, `
 [http]
 listen = "127.0.0.1:0"
@@ -88,9 +90,7 @@ listen = "127.0.0.1:0"
 listen_udp = ["127.0.0.1:0"]
 listen_tcp = []
 relay_bind = "127.0.0.1"
-relay_port_min = 23000
-relay_port_max = 23999
-secrets = ["credentials-test-secret-0123"]
+`+ports.TOML()+`secrets = ["credentials-test-secret-0123"]
 `)
 
 	var out, errOut bytes.Buffer
@@ -136,7 +136,7 @@ secrets = ["credentials-test-secret-0123"]
 	if err != nil {
 		t.Fatalf("allocate with printed credentials: %v", err)
 	}
-	if p := relay.LocalAddr().(*net.UDPAddr).Port; p < 23000 || p > 23999 {
+	if p := relay.LocalAddr().(*net.UDPAddr).Port; p < ports.Min || p > ports.Max {
 		t.Fatalf("relay port %d outside the configured range", p)
 	}
 	_ = relay.Close()

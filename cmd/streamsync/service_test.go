@@ -20,9 +20,9 @@ import (
 	"github.com/streamsync/streamsync/turnserver"
 )
 
-// serviceConfig is a loopback appliance with the given secrets and extra
-// lines.
-func serviceConfig(secrets string, extra string) string {
+// serviceConfig is a loopback appliance with relay ports of t's own, the
+// given secrets and extra lines.
+func serviceConfig(t *testing.T, secrets string, extra string) string {
 	return fmt.Sprintf(`
 [http]
 listen = "127.0.0.1:0"
@@ -30,15 +30,13 @@ listen = "127.0.0.1:0"
 listen_udp = ["127.0.0.1:0"]
 listen_tcp = ["127.0.0.1:0"]
 relay_bind = "127.0.0.1"
-relay_port_min = 26000
-relay_port_max = 26999
-secrets = [%s]
+%ssecrets = [%s]
 allowed_peer_ranges = ["127.0.0.0/8"]
 allow_loopback_peers = true
 [metrics]
 listen = "127.0.0.1:0"
 %s
-`, secrets, extra)
+`, turntest.RelayPorts(t, 1000).TOML(), secrets, extra)
 }
 
 func TestNotifyReadyAndWatchdog(t *testing.T) {
@@ -48,7 +46,7 @@ func TestNotifyReadyAndWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	cfg := serviceConfig(`"notify-test-secret-0123456"`, "")
+	cfg := serviceConfig(t, `"notify-test-secret-0123456"`, "")
 	apptest.StartWith(t, cfg, apptest.Options{Env: []string{
 		"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000", "WATCHDOG_PID=",
 	}})
@@ -74,7 +72,7 @@ func runCmd(args ...string) (int, string) {
 }
 
 func TestSelfTestCommand(t *testing.T) {
-	cfg := serviceConfig(`"selftest-cmd-secret-0123456"`, "")
+	cfg := serviceConfig(t, `"selftest-cmd-secret-0123456"`, "")
 	app := apptest.Start(t, cfg)
 	code, out := runCmd("selftest", "-config", boundConfig(t, app))
 	if code != 0 || !strings.Contains(out, "ok    TURN over udp") || !strings.Contains(out, "ok    TURN over tcp") {
@@ -151,7 +149,7 @@ func metricsURL(t *testing.T, app *apptest.Appliance) string {
 // TestMetricsCountRelayedTraffic: one allocation and one relayed round
 // trip move the counters by exactly that much.
 func TestMetricsCountRelayedTraffic(t *testing.T) {
-	cfg := serviceConfig(`"metrics-test-secret-0123456"`, `selftest_interval = "0s"`)
+	cfg := serviceConfig(t, `"metrics-test-secret-0123456"`, `selftest_interval = "0s"`)
 	app := apptest.Start(t, cfg)
 	url := metricsURL(t, app)
 	series := []string{
@@ -204,7 +202,7 @@ func TestMetricsCountRelayedTraffic(t *testing.T) {
 // one that needs a restart is refused and the process keeps serving.
 func TestReloadOnSIGHUP(t *testing.T) {
 	const oldSecret, newSecret = "old-secret-0123456789abc", "new-secret-0123456789abc"
-	cfg := serviceConfig(`"`+oldSecret+`"`, "")
+	cfg := serviceConfig(t, `"`+oldSecret+`"`, "")
 	app := apptest.Start(t, cfg)
 	turnAddr := app.TURNUDPAddr
 
@@ -239,7 +237,10 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	app.WriteConfig(t, "[turn\nbroken")
 	_ = app.Signal(syscall.SIGHUP)
 	app.WaitLog(t, "reload refused: bad config", 1, 10*time.Second)
-	restart := strings.Replace(cfg, "relay_port_min = 26000", "relay_port_min = 26001", 1)
+	before, after, _ := strings.Cut(cfg, "relay_port_min = ")
+	portMin, rest, _ := strings.Cut(after, "\n")
+	n, _ := strconv.Atoi(portMin)
+	restart := before + "relay_port_min = " + strconv.Itoa(n+1) + "\n" + rest // within the reserved range
 	app.WriteConfig(t, restart)
 	_ = app.Signal(syscall.SIGHUP)
 	app.WaitLog(t, "relay_port_min: changing it needs a restart", 1, 10*time.Second)

@@ -15,19 +15,21 @@ import (
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
-const applianceConfig = `
+// applianceConfig is a loopback appliance with relay ports of t's own;
+// its last section is [turn].
+func applianceConfig(t *testing.T) string {
+	return `
 [http]
 listen = "127.0.0.1:0"
 [turn]
 listen_udp = ["127.0.0.1:0"]
 listen_tcp = ["127.0.0.1:0"]
 relay_bind = "127.0.0.1"
-relay_port_min = 24000
-relay_port_max = 24999
-secrets = ["appliance-test-secret-0123"]
+` + turntest.RelayPorts(t, 1000).TOML() + `secrets = ["appliance-test-secret-0123"]
 allowed_peer_ranges = ["127.0.0.0/8"]
 allow_loopback_peers = true
 `
+}
 
 type wsClient struct {
 	t  *testing.T
@@ -83,7 +85,7 @@ func (c *wsClient) nextOf(typ string) map[string]any {
 // appliance's TURN relay over UDP and TCP, the two relays exchange data,
 // and SIGTERM closes the WebSockets with a close frame and exits 0.
 func TestApplianceSignalingAndTURN(t *testing.T) {
-	app := apptest.Start(t, applianceConfig)
+	app := apptest.Start(t, applianceConfig(t))
 
 	ada := dialWS(t, app.HTTPURL)
 	ada.send(map[string]any{"type": "join", "name": "Ada"})

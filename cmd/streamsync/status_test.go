@@ -19,8 +19,8 @@ import (
 )
 
 // statusConfig is a loopback appliance with TLS from certPath/keyPath, a
-// self-test every 5 s, and extra lines in [turn].
-func statusConfig(secret, certPath, keyPath, turnExtra string) string {
+// self-test every 5 s, relay ports of t's own, and extra lines in [turn].
+func statusConfig(t *testing.T, secret, certPath, keyPath, turnExtra string) string {
 	return fmt.Sprintf(`
 [http]
 listen = "127.0.0.1:0"
@@ -32,9 +32,7 @@ listen_tcp = ["127.0.0.1:0"]
 listen_tls = ["127.0.0.1:0"]
 public_host = "127.0.0.1"
 relay_bind = "127.0.0.1"
-relay_port_min = 31000
-relay_port_max = 31999
-secrets = [%q]
+%ssecrets = [%q]
 allowed_peer_ranges = ["127.0.0.0/8"]
 allow_loopback_peers = true
 %s
@@ -44,7 +42,7 @@ selftest_interval = "5s"
 [tls]
 cert_file = %q
 key_file = %q
-`, secret, turnExtra, certPath, keyPath)
+`, turntest.RelayPorts(t, 1000).TOML(), secret, turnExtra, certPath, keyPath)
 }
 
 // waitReadyz polls the metrics listener's /readyz until its body contains
@@ -76,7 +74,7 @@ func TestStatusOfRunningAppliance(t *testing.T) {
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.issue(t, 2001, certPath, keyPath)
 	const secret = "status-test-secret-0123456789"
-	app := apptest.Start(t, statusConfig(secret, certPath, keyPath, ""))
+	app := apptest.Start(t, statusConfig(t, secret, certPath, keyPath, ""))
 	waitReadyz(t, app.MetricsAddr, "ok")
 
 	ada := dialWS(t, app.HTTPURL)
@@ -148,7 +146,7 @@ func TestStatusNotReady(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.issue(t, 2002, certPath, keyPath)
-	app := apptest.Start(t, statusConfig("status-test-secret-0123456789", certPath, keyPath, "max_allocations = 1"))
+	app := apptest.Start(t, statusConfig(t, "status-test-secret-0123456789", certPath, keyPath, "max_allocations = 1"))
 	waitReadyz(t, app.MetricsAddr, "self-test failed")
 	var out, errOut bytes.Buffer
 	if code := run([]string{"status", "-addr", app.MetricsAddr, "-sample", "10ms"}, &out, &errOut); code != 1 {

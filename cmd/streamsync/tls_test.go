@@ -113,9 +113,7 @@ listen_tcp = ["127.0.0.1:0"]
 listen_tls = ["127.0.0.1:0"]
 public_host = "127.0.0.1"
 relay_bind = "127.0.0.1"
-relay_port_min = 28000
-relay_port_max = 28999
-secrets = [%q]
+%ssecrets = [%q]
 allowed_peer_ranges = ["127.0.0.0/8"]
 allow_loopback_peers = true
 [metrics]
@@ -124,7 +122,7 @@ selftest_interval = "0s"
 [tls]
 cert_file = %q
 key_file = %q
-`, secret, certPath, keyPath))
+`, turntest.RelayPorts(t, 1000).TOML(), secret, certPath, keyPath))
 	clientTLS := &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"}
 	httpsAddr := strings.TrimPrefix(app.HTTPSURL, "https://")
 
@@ -254,15 +252,13 @@ listen_tcp = []
 listen_tls = ["127.0.0.1:0"]
 public_host = "127.0.0.1"
 relay_bind = "127.0.0.1"
-relay_port_min = 20000
-relay_port_max = 20999
-secrets = ["start-failure-secret-0123"]
+%ssecrets = ["start-failure-secret-0123"]
 [metrics]
 listen = ""
 [tls]
 cert_file = %q
 key_file = %q
-`, taken.LocalAddr().String(), certPath, keyPath)
+`, taken.LocalAddr().String(), turntest.RelayPorts(t, 1000).TOML(), certPath, keyPath)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

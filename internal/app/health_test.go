@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamsync/streamsync/internal/config"
 	"github.com/streamsync/streamsync/internal/sdnotify"
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 // startApp runs the appliance in process on loopback with a self-test
@@ -33,10 +34,11 @@ func startApp(t *testing.T, onePort, tcpOnly bool) *App {
 	cfg.TURN.ListenTCP = []string{"127.0.0.1:0"}
 	cfg.TURN.ListenTLS = nil
 	cfg.TURN.RelayBind = "127.0.0.1"
-	cfg.TURN.RelayPortMin, cfg.TURN.RelayPortMax = 27000, 27499
+	ports := turntest.RelayPorts(t, 500)
 	if onePort {
-		cfg.TURN.RelayPortMin, cfg.TURN.RelayPortMax = 27500, 27500
+		ports = turntest.RelayPorts(t, 1)
 	}
+	cfg.TURN.RelayPortMin, cfg.TURN.RelayPortMax = ports.Min, ports.Max
 	cfg.TURN.Secrets = []string{"app-health-test-secret-0123"}
 	cfg.TURN.UDPSockets = 1
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

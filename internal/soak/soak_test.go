@@ -23,6 +23,7 @@ import (
 	"github.com/pion/turn/v4"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/turntest"
 )
 
 const soakConfig = `
@@ -33,9 +34,7 @@ listen_udp = ["127.0.0.1:0"]
 listen_tcp = ["127.0.0.1:0"]
 public_host = "127.0.0.1"
 relay_bind = "127.0.0.1"
-relay_port_min = 30000
-relay_port_max = 31999
-secrets = ["soak-secret-0123456789abcdef"]
+%ssecrets = ["soak-secret-0123456789abcdef"]
 unauthenticated_rate = 1000.0
 unauthenticated_burst = 1000
 [signaling]
@@ -91,7 +90,7 @@ func sample(t *testing.T, metricsURL string) figures {
 }
 
 func TestSoak(t *testing.T) {
-	app := apptest.Start(t, soakConfig)
+	app := apptest.Start(t, fmt.Sprintf(soakConfig, turntest.RelayPorts(t, 2000).TOML()))
 	murl := "http://" + app.MetricsAddr
 	time.Sleep(2 * time.Second) // let the first self-test finish
 	start := sample(t, murl)

@@ -1,6 +1,7 @@
 // Package turntest holds the TURN client plumbing the tests of several
-// packages share: pion's client over UDP, TCP or TLS, and a UDP echo peer.
-// Everything it opens is closed when the test ends.
+// packages share: pion's client over UDP, TCP or TLS, a UDP echo peer, and
+// relay port ranges that no two tests share (RelayPorts). Everything it
+// opens is closed when the test ends.
 package turntest
 
 import (
