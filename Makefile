@@ -7,8 +7,10 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
 # The .deb's Maintainer field, "Name <address>" (mkdist has a placeholder).
 DEB_MAINTAINER ?=
 PKGS     := ./...
+# staticcheck's version, pinned: a new release may report new findings.
+STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build dist run test test-deps vet lint fuzz fuzz-short soak bench clean
+.PHONY: all build dist run test test-deps vet lint portable fuzz fuzz-short soak bench clean
 
 all: build
 
@@ -30,9 +32,10 @@ run:
 test-deps:
 	./scripts/test-deps.sh
 
-## test: vet, every test with the race detector (browser and network-namespace
-## tests included), then a short pass of every fuzz target
-test: test-deps vet
+## test: vet, staticcheck, the macOS and Windows builds, every test with the
+## race detector (browser and network-namespace tests included), then a short
+## pass of every fuzz target
+test: test-deps vet lint portable
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	FUZZTIME=2000x ./scripts/fuzz.sh
 
@@ -49,9 +52,15 @@ vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting" >&2; exit 1; }
 	$(GO) vet $(PKGS)
 
-## lint: staticcheck, fetched through the module proxy
+## lint: staticcheck at STATICCHECK_VERSION, fetched through the module proxy
 lint:
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+## portable: the tree vets for macOS and builds for Windows (Linux-only
+## parts sit behind build tags)
+portable:
+	GOOS=darwin $(GO) vet $(PKGS)
+	GOOS=windows $(GO) build $(PKGS)
 
 ## bench: StreamSync against coturn on loopback, writes BENCHMARKS.md (BENCH_QUICK=1: short, prints only)
 bench:

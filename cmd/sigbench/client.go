@@ -18,7 +18,6 @@ import (
 type client struct {
 	ws    *websocket.Conn
 	id    string
-	room  int
 	peers []string
 	lat   *latencies
 	errs  *atomic.Uint64

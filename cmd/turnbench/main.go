@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -293,15 +292,6 @@ func totals(allocs []*allocation) (recv, sent uint64) {
 		sent += a.sent.Load()
 	}
 	return recv, sent
-}
-
-// selfCPU returns this process's user+system CPU seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func printTable(r result) {

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/streamsync/streamsync/internal/procstat"
@@ -280,15 +279,11 @@ func runUclient(ctx context.Context, c uclientConfig) (result, error) {
 		return res, errors.New("turnutils_uclient ended inside the measured window: raise -n")
 	default:
 	}
-	var ru0 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru0)
 	select {
 	case <-exited:
 	case <-ctx.Done():
 		return res, fmt.Errorf("turnutils_uclient did not finish: %w", ctx.Err())
 	}
-	var ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru1)
 
 	var tot uclientTotals
 	for _, p := range procs {
@@ -307,7 +302,7 @@ func runUclient(ctx context.Context, c uclientConfig) (result, error) {
 	res.UclientSent, res.UclientRecv = tot.sent, tot.recv
 	res.RTTAvgus = tot.rttAvgMs * 1000
 	res.RTTMaxus = tot.rttMaxMs * 1000
-	res.BenchCPU = time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano()).Seconds()
+	res.BenchCPU = childrenCPU()
 	if c.pid != 0 {
 		res.serverCPU(s0, s1, elapsed)
 	}

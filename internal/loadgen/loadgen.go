@@ -4,7 +4,6 @@ package loadgen
 
 import (
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -29,16 +28,6 @@ func ParallelDo(n, par int, f func(i int) error) error {
 	}
 	wg.Wait()
 	return first
-}
-
-// RaiseNoFile lifts RLIMIT_NOFILE to its hard limit: a load generator
-// holds one socket per client.
-func RaiseNoFile() {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
 }
 
 // Micros returns d in microseconds.

@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 )
 
@@ -38,6 +37,9 @@ var staleName = regexp.MustCompile(`^` + namePrefix + `([0-9]+)-`)
 // root, no ip or nft, namespaces refused), or nil if it can. It tries a
 // namespace with an nftables table in it, and removes it.
 func Available() error {
+	if err := supported(); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("network namespaces need root (run the tests as root)")
 	}
@@ -121,7 +123,7 @@ func removeStale(t testing.TB) {
 			continue
 		}
 		pid, _ := strconv.Atoi(m[1])
-		if pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+		if pid == os.Getpid() || processAlive(pid) {
 			continue // ours, or a run still going
 		}
 		t.Logf("netsim: removing %s, left by process %d", name, pid)
@@ -136,7 +138,7 @@ func deleteNamespace(name string) error {
 	if out, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
 		for _, f := range strings.Fields(string(out)) {
 			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				killProcess(pid)
 			}
 		}
 	}

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Do runs f on an OS thread that has joined the namespace, and returns
@@ -28,7 +26,7 @@ func (ns *NS) Do(f func() error) error {
 			return
 		}
 		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := joinNetNS(int(fd.Fd())); err != nil {
 			errc <- fmt.Errorf("join namespace %s: %w", ns.Label, err)
 			return
 		}

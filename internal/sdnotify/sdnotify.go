@@ -10,8 +10,6 @@ import (
 	"os"
 	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Notifier sends state lines to $NOTIFY_SOCKET. The zero value, or one
@@ -59,9 +57,10 @@ func (n *Notifier) Ready() error { return n.Notify("READY=1") }
 // Reloading says a reload began (Type=notify-reload semantics); the
 // service must send Ready when it is done.
 func (n *Notifier) Reloading() error {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	usec := ts.Sec*1_000_000 + ts.Nsec/1000
+	usec, ok := monotonicUsec()
+	if !ok {
+		return n.Notify("RELOADING=1")
+	}
 	return n.Notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(usec, 10))
 }
 
