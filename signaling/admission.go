@@ -170,13 +170,3 @@ func (t *ticket) resumed() {
 		t.moveLocked(ticketConn)
 	}
 }
-
-// counts returns what key holds and what the server holds.
-func (a *admission) counts(key netip.Addr) (ip, total placeCount) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if pc := a.perIP[key]; pc != nil {
-		ip = *pc
-	}
-	return ip, a.total
-}

@@ -65,11 +65,10 @@ func (f *fakeMinter) mint(user string) (ice.Config, error) {
 // testServer runs a Server behind httptest.NewServer and shuts both down
 // at cleanup.
 type testServer struct {
-	srv   *Server
-	http  *httptest.Server
-	url   string // ws://…
-	mint  *fakeMinter
-	extra Options
+	srv  *Server
+	http *httptest.Server
+	url  string // ws://…
+	mint *fakeMinter
 }
 
 func newTestServer(t *testing.T, cfg Config) *testServer {

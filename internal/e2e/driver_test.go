@@ -208,22 +208,6 @@ func setValue(p tab, selector, value string) {
 	}
 }
 
-// startMeetingIn starts a new meeting on base and returns its invite link.
-func startMeetingIn(p tab, base string, relayOnly bool) string {
-	p.tb().Helper()
-	p.navigate(base + "/")
-	p.waitFor("landing", `!document.getElementById('landing').hidden`, joinWait)
-	setValue(p, "#name", strings.SplitN(p.label(), " ", 2)[0])
-	click(p, "#new-meeting")
-	finishJoinIn(p, relayOnly)
-	var link string
-	_ = json.Unmarshal([]byte(p.js(`document.getElementById('copy-link').dataset.link`)), &link)
-	if !strings.Contains(link, "#") {
-		p.tb().Fatalf("%s: invite link %q has no room", p.label(), link)
-	}
-	return link
-}
-
 // joinIn opens an invite link and joins.
 func joinIn(p tab, link string, relayOnly bool) {
 	p.tb().Helper()

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -78,14 +77,4 @@ func (p *participant) waitPaths(n int, path string) {
 // tiles returns the peer ids of the video tiles on the page.
 func (p *participant) tiles() []string {
 	return eval[[]string](p, `[...document.querySelectorAll('#grid .tile')].map((f) => f.dataset.peer)`)
-}
-
-// withQuery adds a query string to an invite link, before its fragment.
-func withQuery(link, q string) string {
-	u, err := url.Parse(link)
-	if err != nil {
-		return link
-	}
-	u.RawQuery = q
-	return u.String()
 }

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -325,7 +324,7 @@ func startBrowserIn(h *host, exe, home, dataDir string) (*browserProc, error) {
 			cmd.Args = append(h.ns.Wrapper(), cmd.Args...)
 			cmd.Path = ip
 			// Killed when the thread that started it ends, as chromedp does.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			netsim.KillWithStarter(cmd)
 		}),
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -2,7 +2,10 @@
 
 package netsim
 
-import "errors"
+import (
+	"errors"
+	"os/exec"
+)
 
 // errNotLinux is why simulated networks cannot be built here: they are
 // Linux network namespaces, veth pairs and nftables.
@@ -15,3 +18,6 @@ func joinNetNS(int) error { return errNotLinux }
 func processAlive(int) bool { return false }
 
 func killProcess(int) {}
+
+// KillWithStarter does nothing off Linux: no parent-death signal.
+func KillWithStarter(*exec.Cmd) {}
