@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamsync/streamsync/internal/demux"
 	"github.com/streamsync/streamsync/internal/procstat"
+	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
@@ -26,7 +27,7 @@ type streamServer struct {
 
 func startStreamServer(t *testing.T, mutate func(*Config)) *streamServer {
 	t.Helper()
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testcert.Loopback(t)
 	serverTLS.NextProtos = []string{"h2", "http/1.1", "stun.turn"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

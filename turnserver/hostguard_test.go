@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
@@ -131,7 +132,7 @@ func relayToRelay(t *testing.T, what string, a, b net.PacketConn) {
 // opened to clients.
 func guardedServer(t *testing.T, mutate func(*Config)) (*Server, *tls.Config) {
 	t.Helper()
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testcert.Loopback(t)
 	cfg := testConfig()
 	cfg.ListenTLS = []string{"127.0.0.1:0"}
 	cfg.AllowLoopbackPeers = false

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 
+	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
@@ -61,7 +62,7 @@ func (h *countingHandler) count(msg string) int {
 // still allocates and relays afterwards.
 func TestAcceptErrorsAreRetried(t *testing.T) {
 	t.Parallel()
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testcert.Loopback(t)
 	var faulty []*faultyListener
 	var mu sync.Mutex
 	logs := &countingHandler{msgs: make(map[string]int)}

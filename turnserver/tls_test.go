@@ -1,14 +1,8 @@
 package turnserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -16,39 +10,13 @@ import (
 	"time"
 
 	"github.com/pion/turn/v4"
-)
 
-// testTLS returns a server config with a self-signed certificate for
-// 127.0.0.1 and a client config trusting it.
-func testTLS(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "turn test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12},
-		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
-}
+	"github.com/streamsync/streamsync/internal/testcert"
+)
 
 func TestTURNOverTLS(t *testing.T) {
 	t.Parallel()
-	serverTLS, clientTLS := testTLS(t)
+	serverTLS, clientTLS := testcert.Loopback(t)
 	cfg := testConfig()
 	cfg.ListenTLS = []string{"127.0.0.1:0"}
 	cfg.AllowedPeerRanges = mustPrefixes("127.0.0.0/8")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -69,10 +70,10 @@ func waitReadyz(t *testing.T, metricsAddr, want string) {
 // people in a room, an allocation relaying traffic, TLS and the self-test
 // passing prints each line with the right figures and exits 0.
 func TestStatusOfRunningAppliance(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 2001, certPath, keyPath)
+	issueFiles(t, ca, 2001, certPath, keyPath)
 	const secret = "status-test-secret-0123456789"
 	app := apptest.Start(t, statusConfig(t, secret, certPath, keyPath, ""))
 	waitReadyz(t, app.MetricsAddr, "ok")
@@ -142,10 +143,10 @@ func TestStatusOfRunningAppliance(t *testing.T) {
 // TestStatusNotReady: with room for one allocation only, the self-test
 // (two allocations) fails; status says why and exits 1.
 func TestStatusNotReady(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 2002, certPath, keyPath)
+	issueFiles(t, ca, 2002, certPath, keyPath)
 	app := apptest.Start(t, statusConfig(t, "status-test-secret-0123456789", certPath, keyPath, "max_allocations = 1"))
 	waitReadyz(t, app.MetricsAddr, "self-test failed")
 	var out, errOut bytes.Buffer

@@ -1,16 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,64 +15,16 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
 )
 
-// testCA is a certificate authority made in the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
+// issueFiles writes a leaf of ca for 127.0.0.1 and localhost with serial
+// to certPath/keyPath, renamed over the old files as renewal tools do.
+func issueFiles(t *testing.T, ca *testcert.CA, serial int64, certPath, keyPath string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "StreamSync test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue writes a leaf for 127.0.0.1 with serial to certPath/keyPath.
-func (ca *testCA) issue(t *testing.T, serial int64, certPath, keyPath string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	// Write to temporary names and rename, as renewal tools do.
-	writeAtomic(t, certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeAtomic(t, keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-}
-
-func writeAtomic(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	ca.IssueSpec(t, testcert.Spec{Names: []string{"127.0.0.1", "localhost"}, Serial: serial}).WriteFiles(t, certPath, keyPath)
 }
 
 func serialOf(t *testing.T, addr string, cfg *tls.Config) int64 {
@@ -97,10 +43,10 @@ func serialOf(t *testing.T, addr string, cfg *tls.Config) int64 {
 // certificate without SNI, the turns: URLs handed out, and replaced
 // certificate files picked up without a restart.
 func TestHTTPSAndTURNOverTLS(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 1001, certPath, keyPath)
+	issueFiles(t, ca, 1001, certPath, keyPath)
 	const secret = "tls-test-secret-0123456789"
 	app := apptest.Start(t, fmt.Sprintf(`
 [http]
@@ -123,7 +69,7 @@ selftest_interval = "0s"
 cert_file = %q
 key_file = %q
 `, turntest.RelayPorts(t, 1000).TOML(), secret, certPath, keyPath))
-	clientTLS := &tls.Config{RootCAs: ca.pool, ServerName: "127.0.0.1"}
+	clientTLS := &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}
 	httpsAddr := strings.TrimPrefix(app.HTTPSURL, "https://")
 
 	// The page over HTTPS, with HSTS.
@@ -165,7 +111,7 @@ key_file = %q
 	}
 
 	// Without SNI (Firefox on turns:) the default certificate is served.
-	if got := serialOf(t, httpsAddr, &tls.Config{RootCAs: ca.pool, InsecureSkipVerify: true}); got != 1001 { //nolint:gosec // inspecting the served certificate
+	if got := serialOf(t, httpsAddr, &tls.Config{RootCAs: ca.Pool, InsecureSkipVerify: true}); got != 1001 { //nolint:gosec // inspecting the served certificate
 		t.Fatalf("no-SNI serial %d, want 1001", got)
 	}
 
@@ -195,7 +141,7 @@ key_file = %q
 	}
 
 	// Replaced files: a new connection sees the new serial, without a restart.
-	ca.issue(t, 2002, certPath, keyPath)
+	issueFiles(t, ca, 2002, certPath, keyPath)
 	deadline := time.Now().Add(10 * time.Second)
 	for serialOf(t, httpsAddr, clientTLS) != 2002 {
 		if time.Now().After(deadline) {
@@ -208,14 +154,14 @@ key_file = %q
 	}
 	// `streamsync selftest` checks TLS too, verifying the certificate.
 	caPath := filepath.Join(dir, "ca.pem")
-	_ = os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600)
+	_ = os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600)
 	code, out := runCmd("selftest", "-config", boundConfig(t, app), "-ca", caPath)
 	if code != 0 || !strings.Contains(out, "ok    TURN over tls") {
 		t.Fatalf("selftest with TLS: exit %d\n%s", code, out)
 	}
 
 	// SIGHUP reloads too and keeps serving.
-	ca.issue(t, 3003, certPath, keyPath)
+	issueFiles(t, ca, 3003, certPath, keyPath)
 	_ = app.Signal(syscall.SIGHUP)
 	app.WaitLog(t, "config reloaded", 1, 10*time.Second)
 	if got := serialOf(t, httpsAddr, clientTLS); got != 3003 {
@@ -231,10 +177,10 @@ func portOfAddr(hostport string) string {
 // TestStartFailureNamesThePort: with TLS on, a port already taken fails the
 // start with an error naming it (exit 1), and what was opened is closed.
 func TestStartFailureNamesThePort(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.issue(t, 1, certPath, keyPath)
+	issueFiles(t, ca, 1, certPath, keyPath)
 	taken, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

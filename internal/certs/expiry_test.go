@@ -4,21 +4,23 @@ import (
 	"crypto/tls"
 	"testing"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/testcert"
 )
 
 // TestExpiriesFiles: the file pair's expiry under its first name, and the
 // replacement's once reloaded.
 func TestExpiriesFiles(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	now := time.Now().Truncate(time.Second)
-	first := ca.issue(t, now.Add(-time.Hour), now.Add(30*24*time.Hour), "call.example.com", "127.0.0.1")
+	first := ca.IssueSpec(t, testcert.Spec{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour), Names: []string{"call.example.com", "127.0.0.1"}})
 	m := newManager(t, writePair(t, dir, first, now.Add(-time.Minute)))
 	want := []Expiry{{Name: "call.example.com", NotAfter: now.Add(30 * 24 * time.Hour)}}
 	if got := m.Expiries(); !equalExpiries(got, want) {
 		t.Fatalf("Expiries = %v, want %v", got, want)
 	}
-	second := ca.issue(t, now.Add(-time.Hour), now.Add(60*24*time.Hour), "call.example.com")
+	second := ca.IssueSpec(t, testcert.Spec{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(60 * 24 * time.Hour), Names: []string{"call.example.com"}})
 	writePair(t, dir, second, now)
 	if err := m.Reload(); err != nil {
 		t.Fatal(err)
@@ -33,11 +35,11 @@ func TestExpiriesFiles(t *testing.T) {
 // domain's after Obtain; a certificate served later replaces the one
 // noted.
 func TestExpiriesACME(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
 	now := time.Now().Truncate(time.Second)
-	call := ca.issue(t, now.Add(-time.Hour), now.Add(80*24*time.Hour), "call.example.com")
-	turn := ca.issue(t, now.Add(-time.Hour), now.Add(70*24*time.Hour), "turn.example.com")
+	call := ca.IssueSpec(t, testcert.Spec{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(80 * 24 * time.Hour), Names: []string{"call.example.com"}})
+	turn := ca.IssueSpec(t, testcert.Spec{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(70 * 24 * time.Hour), Names: []string{"turn.example.com"}})
 	putCached(t, dir, "call.example.com", call)
 	putCached(t, dir, "turn.example.com", turn)
 	m := newManager(t, acmeConfig(dir, "call.example.com", "turn.example.com"))
@@ -58,8 +60,8 @@ func TestExpiriesACME(t *testing.T) {
 	// What a handshake is served is what counts: a certificate the
 	// hook hands out (here a hand-made one for the default domain, as after
 	// a renewal) replaces the noted expiry.
-	renewed := ca.issue(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "call.example.com")
-	m.served.note("call.example.com", &tls.Certificate{Certificate: [][]byte{renewed.cert.Raw}})
+	renewed := ca.IssueSpec(t, testcert.Spec{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour), Names: []string{"call.example.com"}})
+	m.served.note("call.example.com", &tls.Certificate{Certificate: [][]byte{renewed.Cert.Raw}})
 	want[0].NotAfter = now.Add(90 * 24 * time.Hour)
 	if got := m.Expiries(); !equalExpiries(got, want) {
 		t.Fatalf("after a renewal: Expiries = %v, want %v", got, want)

@@ -6,24 +6,26 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/testcert"
 )
 
 func TestFilesServeAndNoSNI(t *testing.T) {
-	ca := newTestCA(t)
-	l := ca.issue(t, time.Time{}, time.Time{}, "call.example.com", "127.0.0.1")
+	ca := testcert.NewCA(t)
+	l := ca.Issue(t, "call.example.com", "127.0.0.1")
 	m := newManager(t, writePair(t, t.TempDir(), l, time.Now()))
 	addr := serveTLS(t, m.TLSConfig())
 
-	if got := serialAt(t, addr, "call.example.com", ca.pool); got.Cmp(l.cert.SerialNumber) != 0 {
-		t.Fatalf("served serial %v, want %v", got, l.cert.SerialNumber)
+	if got := serialAt(t, addr, "call.example.com", ca.Pool); got.Cmp(l.Cert.SerialNumber) != 0 {
+		t.Fatalf("served serial %v, want %v", got, l.Cert.SerialNumber)
 	}
 	// No SNI at all (Firefox on turns:): the same, default certificate.
 	cs, err := dial(t, addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatalf("handshake without SNI: %v", err)
 	}
-	if got := cs.PeerCertificates[0].SerialNumber; got.Cmp(l.cert.SerialNumber) != 0 {
-		t.Fatalf("no-SNI serial %v, want %v", got, l.cert.SerialNumber)
+	if got := cs.PeerCertificates[0].SerialNumber; got.Cmp(l.Cert.SerialNumber) != 0 {
+		t.Fatalf("no-SNI serial %v, want %v", got, l.Cert.SerialNumber)
 	}
 	if m.DefaultHost() != "call.example.com" {
 		t.Fatalf("DefaultHost = %q", m.DefaultHost())
@@ -31,52 +33,52 @@ func TestFilesServeAndNoSNI(t *testing.T) {
 }
 
 func TestFilesChangePickedUpWithoutRestart(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
-	first := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	first := ca.Issue(t, "call.example.com")
 	m := newManager(t, writePair(t, dir, first, time.Now().Add(-time.Minute)))
 	m.files.checkEvery = 10 * time.Millisecond
 	addr := serveTLS(t, m.TLSConfig())
-	if got := serialAt(t, addr, "call.example.com", ca.pool); got.Cmp(first.cert.SerialNumber) != 0 {
-		t.Fatalf("served %v, want first %v", got, first.cert.SerialNumber)
+	if got := serialAt(t, addr, "call.example.com", ca.Pool); got.Cmp(first.Cert.SerialNumber) != 0 {
+		t.Fatalf("served %v, want first %v", got, first.Cert.SerialNumber)
 	}
 
 	// A renewal tool replaces both files: a new connection sees the new
 	// serial, with no Reload and no restart.
-	second := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	second := ca.Issue(t, "call.example.com")
 	writePair(t, dir, second, time.Now())
 	waitFor(t, "new certificate served", func() bool {
-		return serialAt(t, addr, "call.example.com", ca.pool).Cmp(second.cert.SerialNumber) == 0
+		return serialAt(t, addr, "call.example.com", ca.Pool).Cmp(second.Cert.SerialNumber) == 0
 	})
 
 	// A broken replacement (key of another certificate) is rejected; the
 	// good one keeps serving.
-	other := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
-	writeFileAtomic(t, filepath.Join(dir, "key.pem"), other.keyPEM(t), time.Now().Add(time.Minute))
+	other := ca.Issue(t, "call.example.com")
+	writeFileAtomic(t, filepath.Join(dir, "key.pem"), other.KeyPEM(t), time.Now().Add(time.Minute))
 	m.files.mu.Lock()
 	m.files.reloadIfChanged() // what the next due handshake does
 	m.files.mu.Unlock()
-	if got := serialAt(t, addr, "call.example.com", ca.pool); got.Cmp(second.cert.SerialNumber) != 0 {
-		t.Fatalf("after a bad key, served %v, want the kept %v", got, second.cert.SerialNumber)
+	if got := serialAt(t, addr, "call.example.com", ca.Pool); got.Cmp(second.Cert.SerialNumber) != 0 {
+		t.Fatalf("after a bad key, served %v, want the kept %v", got, second.Cert.SerialNumber)
 	}
 }
 
 func TestReload(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
-	first := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	first := ca.Issue(t, "call.example.com")
 	cfg := writePair(t, dir, first, time.Now())
 	m := newManager(t, cfg)
 	m.files.checkEvery = time.Hour // only Reload may pick the change up
 	addr := serveTLS(t, m.TLSConfig())
 
-	second := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	second := ca.Issue(t, "call.example.com")
 	writePair(t, dir, second, time.Now())
 	if err := m.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	if got := serialAt(t, addr, "call.example.com", ca.pool); got.Cmp(second.cert.SerialNumber) != 0 {
-		t.Fatalf("after Reload served %v, want %v", got, second.cert.SerialNumber)
+	if got := serialAt(t, addr, "call.example.com", ca.Pool); got.Cmp(second.Cert.SerialNumber) != 0 {
+		t.Fatalf("after Reload served %v, want %v", got, second.Cert.SerialNumber)
 	}
 
 	bad := []struct {
@@ -85,11 +87,11 @@ func TestReload(t *testing.T) {
 		wantSubstr string
 	}{
 		{"garbage", []byte("not a certificate"), []byte("not a key"), "cert_file"},
-		{"key of another cert", second.certPEM(), first.keyPEM(t), "private key does not match"},
+		{"key of another cert", second.CertPEM(), first.KeyPEM(t), "private key does not match"},
 		{"expired", nil, nil, "expired"},
 	}
-	expired := ca.issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), "call.example.com")
-	bad[2].cert, bad[2].key = expired.certPEM(), expired.keyPEM(t)
+	expired := ca.IssueSpec(t, testcert.Spec{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour), Names: []string{"call.example.com"}})
+	bad[2].cert, bad[2].key = expired.CertPEM(), expired.KeyPEM(t)
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			writeFileAtomic(t, cfg.CertFile, tc.cert, time.Now())
@@ -98,27 +100,27 @@ func TestReload(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantSubstr) {
 				t.Fatalf("Reload error = %v, want one containing %q", err, tc.wantSubstr)
 			}
-			if got := serialAt(t, addr, "call.example.com", ca.pool); got.Cmp(second.cert.SerialNumber) != 0 {
-				t.Fatalf("after a rejected reload served %v, want the kept %v", got, second.cert.SerialNumber)
+			if got := serialAt(t, addr, "call.example.com", ca.Pool); got.Cmp(second.Cert.SerialNumber) != 0 {
+				t.Fatalf("after a rejected reload served %v, want the kept %v", got, second.Cert.SerialNumber)
 			}
 		})
 	}
 }
 
 func TestNewRejectsBadFiles(t *testing.T) {
-	ca := newTestCA(t)
-	good := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
-	other := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
-	expired := ca.issue(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), "call.example.com")
+	ca := testcert.NewCA(t)
+	good := ca.Issue(t, "call.example.com")
+	other := ca.Issue(t, "call.example.com")
+	expired := ca.IssueSpec(t, testcert.Spec{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour), Names: []string{"call.example.com"}})
 	cases := []struct {
 		name      string
 		cert, key []byte
 		want      string
 	}{
 		{"garbage", []byte("junk"), []byte("junk"), "certs: load cert_file"},
-		{"mismatched key", good.certPEM(), other.keyPEM(t), "private key does not match"},
-		{"expired", expired.certPEM(), expired.keyPEM(t), "certificate expired at"},
-		{"key in cert file", good.keyPEM(t), good.keyPEM(t), "cert_file"},
+		{"mismatched key", good.CertPEM(), other.KeyPEM(t), "private key does not match"},
+		{"expired", expired.CertPEM(), expired.KeyPEM(t), "certificate expired at"},
+		{"key in cert file", good.KeyPEM(t), good.KeyPEM(t), "cert_file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,8 +154,8 @@ func TestNewRejectsBadFiles(t *testing.T) {
 }
 
 func TestCheckHostFiles(t *testing.T) {
-	ca := newTestCA(t)
-	l := ca.issue(t, time.Time{}, time.Time{}, "call.example.com", "203.0.113.10")
+	ca := testcert.NewCA(t)
+	l := ca.Issue(t, "call.example.com", "203.0.113.10")
 	m := newManager(t, writePair(t, t.TempDir(), l, time.Now()))
 	for _, ok := range []string{"call.example.com", "CALL.example.com", "203.0.113.10"} {
 		if err := m.CheckHost(ok); err != nil {
@@ -173,11 +175,11 @@ func TestCheckHostFiles(t *testing.T) {
 }
 
 func TestTLSVersionsAndSuites(t *testing.T) {
-	ca := newTestCA(t)
-	l := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	ca := testcert.NewCA(t)
+	l := ca.Issue(t, "call.example.com")
 	m := newManager(t, writePair(t, t.TempDir(), l, time.Now()))
 	addr := serveTLS(t, m.TLSConfig())
-	base := func() *tls.Config { return &tls.Config{ServerName: "call.example.com", RootCAs: ca.pool} }
+	base := func() *tls.Config { return &tls.Config{ServerName: "call.example.com", RootCAs: ca.Pool} }
 
 	old := base()
 	old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
@@ -218,11 +220,11 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 }
 
 func TestSessionTicketRotation(t *testing.T) {
-	ca := newTestCA(t)
-	l := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	ca := testcert.NewCA(t)
+	l := ca.Issue(t, "call.example.com")
 	m := newManager(t, writePair(t, t.TempDir(), l, time.Now()))
 	addr := serveTLS(t, m.TLSConfig())
-	client := &tls.Config{ServerName: "call.example.com", RootCAs: ca.pool, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	client := &tls.Config{ServerName: "call.example.com", RootCAs: ca.Pool, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 
 	resumes := func() bool {
 		cs, err := dial(t, addr, client)
@@ -260,8 +262,8 @@ func TestSessionTicketRotation(t *testing.T) {
 // TestNewNilLoggerDiscards checks that a manager built without a logger
 // loads its files and serves (New logs the loaded certificate).
 func TestNewNilLoggerDiscards(t *testing.T) {
-	ca := newTestCA(t)
-	cfg := writePair(t, t.TempDir(), ca.issue(t, time.Time{}, time.Time{}, "call.example.com"), time.Now())
+	ca := testcert.NewCA(t)
+	cfg := writePair(t, t.TempDir(), ca.Issue(t, "call.example.com"), time.Now())
 	m, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -1,14 +1,8 @@
 package certs
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log/slog"
 	"math/big"
@@ -19,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/streamsync/streamsync/internal/testcert"
 )
 
 func TestMain(m *testing.M) {
@@ -30,102 +26,6 @@ func testLogger(t testing.TB) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// testCA is a certificate authority made in the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "streamsync test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// leaf is an issued certificate with its key.
-type leaf struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	der  []byte
-}
-
-// issue makes a leaf for names (host names or IP addresses) valid from
-// notBefore to notAfter; zero times mean valid now for a day.
-func (ca *testCA) issue(t testing.TB, notBefore, notAfter time.Time, names ...string) leaf {
-	t.Helper()
-	if notBefore.IsZero() {
-		notBefore, notAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return leaf{cert: cert, key: key, der: der}
-}
-
-func (l leaf) certPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.der})
-}
-
-func (l leaf) keyPEM(t testing.TB) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(l.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }
 
 // writeFileAtomic replaces path with data the way deploy tools do (write
@@ -146,13 +46,13 @@ func writeFileAtomic(t testing.TB, path string, data []byte, mtime time.Time) {
 
 // writePair writes l as cert.pem and key.pem in dir and returns a files-mode
 // Config naming them.
-func writePair(t testing.TB, dir string, l leaf, mtime time.Time) Config {
+func writePair(t testing.TB, dir string, l testcert.Leaf, mtime time.Time) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.CertFile = filepath.Join(dir, "cert.pem")
 	cfg.KeyFile = filepath.Join(dir, "key.pem")
-	writeFileAtomic(t, cfg.CertFile, l.certPEM(), mtime)
-	writeFileAtomic(t, cfg.KeyFile, l.keyPEM(t), mtime)
+	writeFileAtomic(t, cfg.CertFile, l.CertPEM(), mtime)
+	writeFileAtomic(t, cfg.KeyFile, l.KeyPEM(t), mtime)
 	return cfg
 }
 

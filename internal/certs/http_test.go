@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/testcert"
 )
 
 // acmeConfig is an ACME-mode config whose CA is never reached: tests put
@@ -23,17 +25,17 @@ func acmeConfig(cacheDir string, domains ...string) Config {
 
 // putCached stores l in dir under name the way autocert's DirCache does:
 // the PEM private key, then the chain.
-func putCached(t testing.TB, dir, name string, l leaf) {
+func putCached(t testing.TB, dir, name string, l testcert.Leaf) {
 	t.Helper()
-	data := append(l.keyPEM(t), l.certPEM()...)
+	data := append(l.KeyPEM(t), l.CertPEM()...)
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestRedirectHandler(t *testing.T) {
-	ca := newTestCA(t)
-	m := newManager(t, writePair(t, t.TempDir(), ca.issue(t, time.Time{}, time.Time{}, "call.example.com"), time.Now()))
+	ca := testcert.NewCA(t)
+	m := newManager(t, writePair(t, t.TempDir(), ca.Issue(t, "call.example.com"), time.Now()))
 	cases := []struct {
 		name, method, target string
 		port                 int
@@ -101,8 +103,8 @@ func TestHTTPHandlerAnswersACMEChallenges(t *testing.T) {
 }
 
 func TestHSTS(t *testing.T) {
-	ca := newTestCA(t)
-	cfg := writePair(t, t.TempDir(), ca.issue(t, time.Time{}, time.Time{}, "call.example.com", "127.0.0.1"), time.Now())
+	ca := testcert.NewCA(t)
+	cfg := writePair(t, t.TempDir(), ca.Issue(t, "call.example.com", "127.0.0.1"), time.Now())
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hi") })
 
 	m := newManager(t, cfg)
@@ -114,7 +116,7 @@ func TestHSTS(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close(); <-served })
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}}
 	t.Cleanup(client.CloseIdleConnections)
 	resp, err := client.Get("https://" + ln.Addr().String() + "/")
 	if err != nil {
@@ -142,10 +144,10 @@ func TestHSTS(t *testing.T) {
 }
 
 func TestACMEFromCacheNoSNIAndChallengeCert(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcert.NewCA(t)
 	dir := t.TempDir()
-	main := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
-	second := ca.issue(t, time.Time{}, time.Time{}, "turn.example.com")
+	main := ca.Issue(t, "call.example.com")
+	second := ca.Issue(t, "turn.example.com")
 	putCached(t, dir, "call.example.com", main)
 	putCached(t, dir, "turn.example.com", second)
 	m := newManager(t, acmeConfig(dir, "call.example.com", "turn.example.com"))
@@ -155,7 +157,7 @@ func TestACMEFromCacheNoSNIAndChallengeCert(t *testing.T) {
 		t.Fatalf("Obtain from cache: %v", err)
 	}
 	addr := serveTLS(t, m.TLSConfig())
-	if got := serialAt(t, addr, "turn.example.com", ca.pool); got.Cmp(second.cert.SerialNumber) != 0 {
+	if got := serialAt(t, addr, "turn.example.com", ca.Pool); got.Cmp(second.Cert.SerialNumber) != 0 {
 		t.Fatalf("turn.example.com served %v", got)
 	}
 	// No SNI, and a name not configured: the first domain's certificate.
@@ -164,20 +166,20 @@ func TestACMEFromCacheNoSNIAndChallengeCert(t *testing.T) {
 		if err != nil {
 			t.Fatalf("handshake (SNI %q): %v", client.ServerName, err)
 		}
-		if got := cs.PeerCertificates[0].SerialNumber; got.Cmp(main.cert.SerialNumber) != 0 {
-			t.Fatalf("SNI %q got serial %v, want the default %v", client.ServerName, got, main.cert.SerialNumber)
+		if got := cs.PeerCertificates[0].SerialNumber; got.Cmp(main.Cert.SerialNumber) != 0 {
+			t.Fatalf("SNI %q got serial %v, want the default %v", client.ServerName, got, main.Cert.SerialNumber)
 		}
 	}
 
 	// TLS-ALPN-01 (RFC 8737): the CA's handshake offers only acme-tls/1
 	// and gets the challenge certificate autocert stored.
-	token := ca.issue(t, time.Time{}, time.Time{}, "call.example.com")
+	token := ca.Issue(t, "call.example.com")
 	putCached(t, dir, "call.example.com+token", token)
 	cs, err := dial(t, addr, &tls.Config{ServerName: "call.example.com", InsecureSkipVerify: true, NextProtos: []string{ALPNACME}})
 	if err != nil {
 		t.Fatalf("tls-alpn-01 handshake: %v", err)
 	}
-	if cs.NegotiatedProtocol != ALPNACME || cs.PeerCertificates[0].SerialNumber.Cmp(token.cert.SerialNumber) != 0 {
+	if cs.NegotiatedProtocol != ALPNACME || cs.PeerCertificates[0].SerialNumber.Cmp(token.Cert.SerialNumber) != 0 {
 		t.Fatalf("tls-alpn-01: ALPN %q, serial %v", cs.NegotiatedProtocol, cs.PeerCertificates[0].SerialNumber)
 	}
 
