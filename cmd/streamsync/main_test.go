@@ -91,6 +91,8 @@ listen_udp = ["127.0.0.1:0"]
 listen_tcp = []
 relay_bind = "127.0.0.1"
 `+ports.TOML()+`secrets = ["credentials-test-secret-0123"]
+[metrics]
+listen = "127.0.0.1:0"
 `)
 
 	var out, errOut bytes.Buffer

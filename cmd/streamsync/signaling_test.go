@@ -15,11 +15,13 @@ import (
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
-// applianceConfig is a loopback appliance with relay ports of t's own;
-// its last section is [turn].
+// applianceConfig is a loopback appliance with relay ports of t's own and
+// the metrics listener on a port of its own; its last section is [turn].
 func applianceConfig(t *testing.T) string {
 	return `
 [http]
+listen = "127.0.0.1:0"
+[metrics]
 listen = "127.0.0.1:0"
 [turn]
 listen_udp = ["127.0.0.1:0"]
