@@ -50,7 +50,11 @@ func setupTLS(cfg *config.Config, log *slog.Logger) (*tlsParts, turnserver.Optio
 		_ = cm.Close()
 		return nil, turnserver.Options{}, fmt.Errorf("listen https %s: %w", cfg.HTTP.ListenHTTPS, err)
 	}
-	t.mux = demux.New(ln, cm.TLSConfig(), demux.DefaultConfig(), log.With("component", "tls-port"))
+	muxCfg := demux.DefaultConfig()
+	muxCfg.HelloTimeout = cfg.HTTP.TLSHelloTimeout
+	muxCfg.MaxPending = cfg.HTTP.TLSMaxPending
+	muxCfg.MaxPendingPerAddress = cfg.HTTP.TLSMaxPendingPerAddress
+	t.mux = demux.New(ln, cm.TLSConfig(), muxCfg, log.With("component", "tls-port"))
 	if cfg.HTTP.ListenRedirect != "" {
 		if t.redirectLn, err = net.Listen("tcp", cfg.HTTP.ListenRedirect); err != nil {
 			_ = t.mux.Close()

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/connlimit"
 )
 
 // ALPN protocol IDs that decide the side without peeking.
@@ -31,36 +33,62 @@ const (
 // Config bounds the work done for a connection before it is handed on.
 // Zero fields take the defaults.
 type Config struct {
-	// HandshakeTimeout bounds the TLS handshake. Default 10s.
+	// HelloTimeout bounds the wait, from accept, for the first TLS record
+	// (the ClientHello); a client that connects and stays silent gives its
+	// place up this soon. Default 3s.
+	HelloTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake, from accept. Default 10s.
 	HandshakeTimeout time.Duration
 	// PeekTimeout bounds the wait for the first bytes after a handshake
 	// without a deciding ALPN; a silent client is then dropped. Default 10s.
 	PeekTimeout time.Duration
-	// MaxPending caps connections in handshake or peek at once; past it the
-	// mux stops accepting until one finishes. Default 1024.
+	// MaxPending caps connections in handshake or peek at once, from all
+	// addresses; past it a new connection is closed at once (the mux
+	// never stops accepting). Default 1024.
 	MaxPending int
+	// MaxPendingPerAddress caps the connections in handshake or peek of
+	// one client address (IPv4) or /64 (IPv6); past it a new connection of
+	// that address is closed at once, so one address cannot take every
+	// pending place. Default 16.
+	MaxPendingPerAddress int
 	// Backlog is how many sorted connections wait per side for Accept;
 	// a connection that finds its side full for HandshakeTimeout is
 	// dropped. Default 128.
 	Backlog int
+	// AdmitHTTP, when set, is asked for a place for each connection sorted
+	// to the HTTP side (a per-address and total cap on open HTTPS
+	// connections); the connection is closed when it gives none, and
+	// release is called once when the connection is closed.
+	AdmitHTTP func(remote net.Addr) (release func(), err error)
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{HandshakeTimeout: 10 * time.Second, PeekTimeout: 10 * time.Second, MaxPending: 1024, Backlog: 128}
+	return Config{
+		HelloTimeout: 3 * time.Second, HandshakeTimeout: 10 * time.Second, PeekTimeout: 10 * time.Second,
+		MaxPending: 1024, MaxPendingPerAddress: 16, Backlog: 128,
+	}
 }
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = d.HelloTimeout
+	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
 	}
+	c.HelloTimeout = min(c.HelloTimeout, c.HandshakeTimeout)
 	if c.PeekTimeout <= 0 {
 		c.PeekTimeout = d.PeekTimeout
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = d.MaxPending
 	}
+	if c.MaxPendingPerAddress <= 0 {
+		c.MaxPendingPerAddress = d.MaxPendingPerAddress
+	}
+	c.MaxPendingPerAddress = min(c.MaxPendingPerAddress, c.MaxPending)
 	if c.Backlog <= 0 {
 		c.Backlog = d.Backlog
 	}
@@ -77,13 +105,13 @@ type Mux struct {
 	http *sideListener
 	turn *sideListener
 
-	slots  chan struct{} // one per connection in handshake or peek
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // connection goroutines
+	pendingCap *connlimit.Limiter // places of connections in handshake or peek
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // connection goroutines
 
 	mu      sync.Mutex            // guards pending and closed
-	pending map[net.Conn]struct{} // raw connections being sorted
+	pending map[*rawConn]struct{} // raw connections being sorted
 	closed  bool
 }
 
@@ -99,9 +127,9 @@ func New(ln net.Listener, tlsConfig *tls.Config, cfg Config, logger *slog.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mux{
 		ln: ln, tls: tlsConfig, cfg: cfg, log: logger,
-		slots: make(chan struct{}, cfg.MaxPending),
-		ctx:   ctx, cancel: cancel,
-		pending: make(map[net.Conn]struct{}),
+		pendingCap: connlimit.New(cfg.MaxPendingPerAddress, cfg.MaxPending),
+		ctx:        ctx, cancel: cancel,
+		pending: make(map[*rawConn]struct{}),
 	}
 	m.http = newSideListener(m, "http", cfg.Backlog)
 	m.turn = newSideListener(m, "turn", cfg.Backlog)
@@ -123,18 +151,15 @@ func (m *Mux) Addr() net.Addr { return m.ln.Addr() }
 
 // Serve accepts connections until Close, then returns nil; it returns an
 // error if the listener fails otherwise. Transient accept errors (out of
-// file descriptors) are retried with a backoff.
+// file descriptors) are retried with a backoff. It never stops accepting
+// because connections are pending: one over MaxPendingPerAddress or
+// MaxPending is closed at once, so a flood of silent connections from one
+// address leaves the port to everyone else.
 func (m *Mux) Serve() error {
 	var backoff time.Duration
 	for {
-		select {
-		case m.slots <- struct{}{}:
-		case <-m.ctx.Done():
-			return nil
-		}
 		c, err := m.ln.Accept()
 		if err != nil {
-			<-m.slots
 			if m.ctx.Err() != nil {
 				return nil
 			}
@@ -151,15 +176,26 @@ func (m *Mux) Serve() error {
 			continue
 		}
 		backoff = 0
-		if !m.track(c) {
-			<-m.slots
+		release, err := m.pendingCap.Acquire(c.RemoteAddr())
+		if err != nil {
+			_ = c.Close()
+			m.log.Debug("connection refused before handshake", "remote", c.RemoteAddr().String(), "err", err)
+			continue
+		}
+		rc := &rawConn{Conn: c}
+		if !m.track(rc) {
+			release()
 			_ = c.Close()
 			return nil
 		}
 		m.wg.Add(1)
-		go m.sort(c)
+		go m.sort(rc, release)
 	}
 }
+
+// PendingStats are the counts of connections in handshake or peek, and of
+// those refused for the pending caps.
+func (m *Mux) PendingStats() connlimit.Stats { return m.pendingCap.Stats() }
 
 // transient reports accept errors worth retrying.
 func transient(err error) bool {
@@ -176,7 +212,7 @@ func transient(err error) bool {
 }
 
 // track records c as pending, unless the mux is closed.
-func (m *Mux) track(c net.Conn) bool {
+func (m *Mux) track(c *rawConn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -186,7 +222,7 @@ func (m *Mux) track(c net.Conn) bool {
 	return true
 }
 
-func (m *Mux) untrack(c net.Conn) {
+func (m *Mux) untrack(c *rawConn) {
 	m.mu.Lock()
 	delete(m.pending, c)
 	m.mu.Unlock()

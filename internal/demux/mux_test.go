@@ -416,3 +416,98 @@ func TestPeek(t *testing.T) {
 		})
 	}
 }
+
+// dialFrom connects to addr from the loopback address src.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// One address holding more silent connections than every pending place
+// (the attack: ~1030 idle TCP connections blocked port 443 for everyone)
+// gets only its own share; another address's handshake goes through at
+// once, and the silent ones are dropped after HelloTimeout.
+func TestSilentFloodLeavesOthersServed(t *testing.T) {
+	f := startFixture(t, Config{MaxPending: 32, HandshakeTimeout: 30 * time.Second, PeekTimeout: 30 * time.Second})
+	flood := make([]net.Conn, 0, 64)
+	for range 64 {
+		flood = append(flood, dialFrom(t, "127.0.0.1", f.addr))
+	}
+	// The mux has taken them all (accepted and refused, or pending).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := f.mux.PendingStats()
+		if uint64(s.Open)+s.RefusedPerAddress >= 64 {
+			if s.Open > DefaultConfig().MaxPendingPerAddress {
+				t.Fatalf("one address holds %d pending places, over the per-address cap", s.Open)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mux stopped accepting: %+v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	raw := dialFrom(t, "127.0.0.2", f.addr)
+	cfg := f.client.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	c := tls.Client(raw, cfg)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		t.Fatalf("another address's handshake during the flood: %v", err)
+	}
+	if _, err := io.WriteString(c, "GET /honest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("another address's request during the flood: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "HTTP/1.1 tls=true path=/honest" {
+		t.Fatalf("during the flood: %q", body)
+	}
+
+	// The silent connections that got a place are dropped after the hello
+	// timeout, not the handshake one (30 s here).
+	for i, fc := range flood {
+		_ = fc.SetReadDeadline(time.Now().Add(DefaultConfig().HelloTimeout + 5*time.Second))
+		if _, err := fc.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("silent connection %d got data", i)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("silent connection %d not dropped after hello_timeout", i)
+		}
+	}
+}
+
+// A ClientHello trickled one byte a second is cut at HelloTimeout, though
+// bytes keep coming.
+func TestTrickledHelloDropped(t *testing.T) {
+	f := startFixture(t, Config{HelloTimeout: 300 * time.Millisecond, HandshakeTimeout: 30 * time.Second})
+	c := dialFrom(t, "127.0.0.1", f.addr)
+	hello := []byte{0x16, 0x03, 0x01, 0x02, 0x00} // a 512-byte handshake record follows
+	start := time.Now()
+	for i := 0; time.Since(start) < 10*time.Second; i++ {
+		b := byte(0)
+		if i < len(hello) {
+			b = hello[i]
+		}
+		if _, err := c.Write([]byte{b}); err != nil {
+			return // dropped
+		}
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				return // dropped
+			}
+		}
+	}
+	t.Fatal("a trickled ClientHello held its place for 10s")
+}

@@ -29,6 +29,18 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: WebSocket clients get a
 	// close frame, requests in flight finish. Default "10s".
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+
+	// TLSHelloTimeout is how long, from connecting, a client of the HTTPS
+	// port has to send its TLS ClientHello; a silent one is dropped then.
+	// Default "3s".
+	TLSHelloTimeout time.Duration `toml:"tls_hello_timeout"`
+	// TLSMaxPending caps the connections of the HTTPS port still in their
+	// TLS handshake, from all clients; past it a new one is closed at once.
+	// Default 1024.
+	TLSMaxPending int `toml:"tls_max_pending"`
+	// TLSMaxPendingPerAddress caps those of one client address (IPv4, or
+	// IPv6 /64), so that one address cannot take every place. Default 16.
+	TLSMaxPendingPerAddress int `toml:"tls_max_pending_per_address"`
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -40,6 +52,10 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
+
+		TLSHelloTimeout:         3 * time.Second,
+		TLSMaxPending:           1024,
+		TLSMaxPendingPerAddress: 16,
 	}
 }
 
@@ -65,6 +81,15 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: must be between 1s and 5m (got %s)", c.ShutdownTimeout))
+	}
+	if c.TLSHelloTimeout < 500*time.Millisecond || c.TLSHelloTimeout > 30*time.Second {
+		errs = append(errs, fmt.Errorf("tls_hello_timeout: must be between 500ms and 30s (got %s)", c.TLSHelloTimeout))
+	}
+	if c.TLSMaxPending < 1 {
+		errs = append(errs, fmt.Errorf("tls_max_pending: must be at least 1 (got %d)", c.TLSMaxPending))
+	}
+	if c.TLSMaxPendingPerAddress < 1 || c.TLSMaxPendingPerAddress > c.TLSMaxPending {
+		errs = append(errs, fmt.Errorf("tls_max_pending_per_address: must be between 1 and tls_max_pending (got %d)", c.TLSMaxPendingPerAddress))
 	}
 	return errors.Join(errs...)
 }
