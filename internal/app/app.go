@@ -36,8 +36,9 @@ type App struct {
 	turn   *turnserver.Server
 	sig    *signaling.Server
 	clu    *cluster.Registry // nil unless cluster.enabled
-	httpLn net.Listener
+	httpLn net.Listener // capped by conns
 	http   *http.Server
+	conns  *httpConns // caps on the page's ports' connections
 	health health
 
 	metricsLn  net.Listener // nil when metrics.listen is ""
@@ -59,9 +60,10 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 			a.abandon()
 		}
 	}()
+	a.conns = newHTTPConns(cfg.HTTP, log.With("component", "http"))
 	var turnOpts turnserver.Options
 	if cfg.TLS.Enabled() {
-		if a.tls, turnOpts, err = setupTLS(&a.cfg, log); err != nil {
+		if a.tls, turnOpts, err = setupTLS(&a.cfg, a.conns, log); err != nil {
 			return nil, err
 		}
 	}
@@ -114,15 +116,18 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 	}
 	// The page's listener is bound last: "listening service=http" says
 	// everything is up.
-	if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP.Listen, err)
 	}
+	a.httpLn = a.conns.listener(httpLn)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", a.sig)
 	a.mountHealth(mux, false)
 	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
 	a.handler = withHostGuard(a.start, mux)
 	a.http = a.newHTTPServer(a.handler)
+	a.http.ConnState = a.conns.connState
 	log.Info("listening", "service", "http", "addr", a.httpLn.Addr().String(),
 		"url", "http://"+a.httpLn.Addr().String()+"/")
 	return a, nil

@@ -23,6 +23,12 @@ import (
 // tcpOnly leaves TURN over UDP off.
 func startApp(t *testing.T, onePort, tcpOnly bool) *App {
 	t.Helper()
+	return startAppWith(t, onePort, tcpOnly, func(*config.Config) {})
+}
+
+// startAppWith is startApp with the config changed by edit first.
+func startAppWith(t *testing.T, onePort, tcpOnly bool, edit func(*config.Config)) *App {
+	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Metrics.Listen = "127.0.0.1:0"
@@ -41,6 +47,7 @@ func startApp(t *testing.T, onePort, tcpOnly bool) *App {
 	cfg.TURN.RelayPortMin, cfg.TURN.RelayPortMax = ports.Min, ports.Max
 	cfg.TURN.Secrets = []string{"app-health-test-secret-0123"}
 	cfg.TURN.UDPSockets = 1
+	edit(&cfg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))

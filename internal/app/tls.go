@@ -31,7 +31,7 @@ type tlsParts struct {
 // setupTLS loads the certificates and binds the HTTPS and redirect ports.
 // It returns the relay options for TURN over TLS, and adjusts cfg's
 // public_host to the certificate's name when unset.
-func setupTLS(cfg *config.Config, log *slog.Logger) (*tlsParts, turnserver.Options, error) {
+func setupTLS(cfg *config.Config, conns *httpConns, log *slog.Logger) (*tlsParts, turnserver.Options, error) {
 	cm, err := certs.New(cfg.TLS, certs.Options{Logger: log.With("component", "certs")})
 	if err != nil {
 		return nil, turnserver.Options{}, err
@@ -54,13 +54,16 @@ func setupTLS(cfg *config.Config, log *slog.Logger) (*tlsParts, turnserver.Optio
 	muxCfg.HelloTimeout = cfg.HTTP.TLSHelloTimeout
 	muxCfg.MaxPending = cfg.HTTP.TLSMaxPending
 	muxCfg.MaxPendingPerAddress = cfg.HTTP.TLSMaxPendingPerAddress
+	muxCfg.AdmitHTTP = conns.admit
 	t.mux = demux.New(ln, cm.TLSConfig(), muxCfg, log.With("component", "tls-port"))
 	if cfg.HTTP.ListenRedirect != "" {
-		if t.redirectLn, err = net.Listen("tcp", cfg.HTTP.ListenRedirect); err != nil {
+		rln, err := net.Listen("tcp", cfg.HTTP.ListenRedirect)
+		if err != nil {
 			_ = t.mux.Close()
 			_ = cm.Close()
 			return nil, turnserver.Options{}, fmt.Errorf("listen redirect %s: %w", cfg.HTTP.ListenRedirect, err)
 		}
+		t.redirectLn = conns.listener(rln)
 	}
 	log.Info("listening", "service", "https", "addr", ln.Addr().String(), "host", t.host)
 	if t.redirectLn != nil {
@@ -74,6 +77,14 @@ func setupTLS(cfg *config.Config, log *slog.Logger) (*tlsParts, turnserver.Optio
 		_ = t.mux.TURN().Close()
 	}
 	return t, opts, nil
+}
+
+// HTTPSAddr is the bound address of the HTTPS port, or nil without [tls].
+func (a *App) HTTPSAddr() net.Addr {
+	if a.tls == nil {
+		return nil
+	}
+	return a.tls.mux.Addr()
 }
 
 // certExpiries is what /metrics reads the certificates' expiry from; nil
@@ -102,6 +113,7 @@ func publicPort(configured string, bound net.Addr) int {
 func (a *App) serveTLS(ctx context.Context, handler http.Handler, served chan<- error) error {
 	t := a.tls
 	t.https = a.newHTTPServer(t.certs.HSTS(handler))
+	t.https.ConnState = a.conns.connState
 	go func() {
 		if err := t.mux.Serve(); err != nil {
 			served <- fmt.Errorf("tls port: %w", err)
@@ -114,6 +126,7 @@ func (a *App) serveTLS(ctx context.Context, handler http.Handler, served chan<- 
 	}()
 	if t.redirectLn != nil {
 		t.redirect = a.newHTTPServer(t.certs.HTTPHandler(t.certs.RedirectHandler(publicPort(a.start.HTTP.ListenHTTPS, t.mux.Addr()))))
+		t.redirect.ConnState = a.conns.connState
 		go func() {
 			if err := t.redirect.Serve(t.redirectLn); !errors.Is(err, http.ErrServerClosed) {
 				served <- fmt.Errorf("redirect: %w", err)

@@ -30,6 +30,17 @@ type Config struct {
 	// close frame, requests in flight finish. Default "10s".
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
 
+	// MaxConns caps the connections of the page's ports (http.listen,
+	// listen_https after the TLS handshake, listen_redirect) open at once,
+	// WebSockets included; past it a new connection is closed at once. At
+	// start it is lowered to half the process's file-descriptor limit
+	// (RLIMIT_NOFILE), so that HTTP can never take the descriptors TURN
+	// needs. Default 16384.
+	MaxConns int `toml:"max_conns"`
+	// MaxConnsPerAddress caps those of one client address (IPv4, or IPv6
+	// /64). Default 64.
+	MaxConnsPerAddress int `toml:"max_conns_per_address"`
+
 	// TLSHelloTimeout is how long, from connecting, a client of the HTTPS
 	// port has to send its TLS ClientHello; a silent one is dropped then.
 	// Default "3s".
@@ -52,6 +63,9 @@ func DefaultConfig() Config {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
+
+		MaxConns:           16384,
+		MaxConnsPerAddress: 64,
 
 		TLSHelloTimeout:         3 * time.Second,
 		TLSMaxPending:           1024,
@@ -81,6 +95,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("shutdown_timeout: must be between 1s and 5m (got %s)", c.ShutdownTimeout))
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("max_conns: must be at least 1 (got %d)", c.MaxConns))
+	}
+	if c.MaxConnsPerAddress < 1 || c.MaxConnsPerAddress > c.MaxConns {
+		errs = append(errs, fmt.Errorf("max_conns_per_address: must be between 1 and max_conns (got %d)", c.MaxConnsPerAddress))
 	}
 	if c.TLSHelloTimeout < 500*time.Millisecond || c.TLSHelloTimeout > 30*time.Second {
 		errs = append(errs, fmt.Errorf("tls_hello_timeout: must be between 500ms and 30s (got %s)", c.TLSHelloTimeout))
