@@ -36,7 +36,7 @@ type App struct {
 	turn   *turnserver.Server
 	sig    *signaling.Server
 	clu    *cluster.Registry // nil unless cluster.enabled
-	httpLn net.Listener // capped by conns
+	httpLn net.Listener      // capped by conns
 	http   *http.Server
 	conns  *httpConns // caps on the page's ports' connections
 	health health
