@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -310,13 +311,22 @@ func (c *conn) drainRoomEvents() [][]byte {
 // linger half-closes TCP and discards what the client still sends until it
 // closes or the write timeout passes, so our close frame is not lost to a reset caused by unread
 // data (e.g. the rest of an oversized message).
+// The connection may be a wrapper of the TCP connection (the appliance's
+// connection caps wrap it) that passes CloseWrite on; a TLS connection's
+// CloseWrite is a close_notify, not a TCP half-close, and is left alone.
 func (c *conn) linger() {
 	nc := c.ws.NetConn()
-	tc, ok := nc.(*net.TCPConn)
+	if _, isTLS := nc.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
+		return
+	}
+	hc, ok := nc.(interface {
+		net.Conn
+		CloseWrite() error
+	})
 	if !ok {
 		return
 	}
-	_ = tc.CloseWrite()
-	_ = tc.SetReadDeadline(c.srv.closeDeadline())
-	_, _ = io.Copy(io.Discard, tc)
+	_ = hc.CloseWrite()
+	_ = hc.SetReadDeadline(c.srv.closeDeadline())
+	_, _ = io.Copy(io.Discard, hc)
 }
