@@ -244,3 +244,50 @@ func mustPrefixList(ss ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// TestPingFloodCloses: WebSocket pings are answered inside the reader,
+// where message_rate never sees them (10 connections got 697k pongs in
+// 5 s); past the control-frame bucket the connection is closed with 1008,
+// and an honest pair goes on.
+func TestPingFloodCloses(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, attackConfig())
+	honest := newHonestPair(t, ts)
+	a := mustAttacker(t, ts)
+	sent := 0
+	for range 10 * controlBurst {
+		if err := a.ws.WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(5*time.Second)); err != nil {
+			break // closed by the server
+		}
+		sent++
+	}
+	if ce := a.expectClose(closePolicy); ce.Text != "ping rate limit" {
+		t.Fatalf("after %d pings: reason %q", sent, ce.Text)
+	}
+	if ts.srv.Stats().RateLimited != 1 {
+		t.Fatalf("ping flood not counted: %d", ts.srv.Stats().RateLimited)
+	}
+	honest.exchange(t)
+}
+
+// TestPingsWithinBudgetAnswered: a client's own keep-alive pings, at a
+// pace any honest client keeps, get their pongs and keep the connection.
+func TestPingsWithinBudgetAnswered(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, testConfig())
+	a := ts.dial(t)
+	pongs := make(chan string, controlBurst)
+	a.ws.SetPongHandler(func(d string) error { pongs <- d; return nil })
+	for i := range controlBurst / 2 {
+		if err := a.ws.WriteControl(websocket.PingMessage, []byte{byte('a' + i)}, time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.alive() // reads, so the pongs are handled
+	if len(pongs) != controlBurst/2 {
+		t.Fatalf("%d pongs for %d pings", len(pongs), controlBurst/2)
+	}
+	if got := <-pongs; got != "a" {
+		t.Fatalf("pong carries %q, want the ping's data", got)
+	}
+}

@@ -19,6 +19,16 @@ import (
 // connection's own replies (welcome, joined, errors) and a resume flush.
 const sendSlack = 8
 
+// Control frames (ping, and pong beyond the answers to our pings) a client
+// may send: browsers send none of their own, so a small bucket per
+// connection is plenty for any honest client. Past it the connection is
+// closed with 1008: every ping costs a pong, and gorilla answers them
+// inside ReadMessage, where message_rate never sees them.
+const (
+	controlRate  = 2  // per second
+	controlBurst = 20 //
+)
+
 // outMsg is one queued outgoing message. roomEvent marks messages from the
 // room, which move to the session's resume queue if the connection dies
 // before writing them.
@@ -37,6 +47,7 @@ type conn struct {
 	key     netip.Addr                  // what per-address limits count it by (ipKey)
 	logp    atomic.Pointer[slog.Logger] // gains room and peer on join
 	limiter *rate.Limiter
+	control *rate.Limiter // pings and pongs the client sends (controlRate)
 
 	send       *sendQueue    // bounded by Config.SendQueue (+ slack)
 	quit       chan struct{} // closed once by stop or abort
@@ -66,6 +77,7 @@ func newConn(s *Server, ws *websocket.Conn, ip netip.Addr, t *ticket) *conn {
 		key:        ipKey(ip),
 		ticket:     t,
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		control:    rate.NewLimiter(controlRate, controlBurst),
 		send:       newSendQueue(&s.budget),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -117,7 +129,13 @@ func (c *conn) serve() {
 func (c *conn) readLoop() {
 	c.ws.SetReadLimit(c.srv.cfg.ReadLimit)
 	c.extendRead()
-	c.ws.SetPongHandler(func(string) error { c.extendRead(); return nil })
+	c.ws.SetPongHandler(func(string) error {
+		if c.controlAllowed() {
+			c.extendRead()
+		}
+		return nil
+	})
+	c.ws.SetPingHandler(c.answerPing)
 	for {
 		mt, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -150,6 +168,37 @@ func (c *conn) readLoop() {
 		}
 		c.handleContained(data)
 	}
+}
+
+// controlAllowed spends one control-frame token; without one the
+// connection is closed with 1008 and the frame ignored, as is every frame
+// once the connection is closing.
+func (c *conn) controlAllowed() bool {
+	if c.stopping() {
+		return false
+	}
+	if !c.control.Allow() {
+		c.srv.stats.rateLimited.Add(1)
+		c.log().Info("control frame rate limit exceeded, closing")
+		c.stop(closePolicy, "ping rate limit")
+		return false
+	}
+	return true
+}
+
+// answerPing answers a ping within the control-frame budget, as
+// gorilla's default handler does (WriteControl may run beside the writer).
+func (c *conn) answerPing(data string) error {
+	if !c.controlAllowed() {
+		return nil
+	}
+	c.extendRead()
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), c.srv.writeDeadline())
+	var ne net.Error
+	if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
 }
 
 // handleContained runs handle, containing a panic to this connection.
