@@ -102,10 +102,14 @@ type Config struct {
 	// BadPasswordRate is the sustained number of wrong create passwords
 	// per second the whole server accepts; past it (and BadPasswordBurst),
 	// creating a room with a password is refused unchecked, except from
-	// addresses that gave the right one within a day. Default: 1.
+	// addresses that gave the right one within a day. One address gets 5
+	// wrong guesses, then a doubling backoff (1 s to 15 min) before it; the
+	// server-wide bucket is for a guesser with many addresses. Default: 1.
 	BadPasswordRate float64 `toml:"bad_password_rate"`
 
-	// BadPasswordBurst is that bucket's size. Default: 30.
+	// BadPasswordBurst is that bucket's size, well above what a few
+	// addresses can spend under their backoff, so that they cannot lock
+	// everyone out. Default: 300.
 	BadPasswordBurst int `toml:"bad_password_burst"`
 
 	// TrustedProxies lists the networks whose X-Forwarded-For is believed
@@ -165,7 +169,7 @@ func DefaultConfig() Config {
 		JoinRate:         1,
 		JoinBurst:        10,
 		BadPasswordRate:  1,
-		BadPasswordBurst: 30,
+		BadPasswordBurst: 300,
 		ResumeGrace:      20 * time.Second,
 		ResumeQueue:      256,
 		ResumeQueueBytes: 1 << 20,

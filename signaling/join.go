@@ -45,6 +45,9 @@ func (c *conn) handleJoin(in *inbound) error {
 			c.srv.stats.badPasswords.Add(1)
 			c.log().Info("room creation refused: bad password")
 			return perr(codeBadPassword, "creating a room needs the right password")
+		case passwordBackoff:
+			c.srv.stats.passwordsLimited.Add(1)
+			return perr(codeRateLimited, "too many wrong create passwords from your address; retry later")
 		case passwordLimited:
 			c.srv.stats.passwordsLimited.Add(1)
 			return perr(codeRateLimited, "too many wrong create passwords on this server; retry in a minute")
