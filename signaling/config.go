@@ -114,8 +114,8 @@ type Config struct {
 
 	// TrustedProxies lists the networks whose X-Forwarded-For is believed
 	// when finding the client IP, and X-Forwarded-Proto when checking the
-	// Origin's scheme. Not 0.0.0.0/0 or ::/0: anyone could then forge
-	// an address. Default: none (use the TCP peer address).
+	// Origin's scheme. No prefix shorter than /8 (IPv4) or /32 (IPv6):
+	// clients among them could forge an address. Default: none (use the TCP peer address).
 	TrustedProxies []netip.Prefix `toml:"trusted_proxies"`
 
 	// ResumeGrace is how long a dropped client's place is kept for it to
@@ -147,6 +147,14 @@ type Config struct {
 	// gets its messages). Default: 134217728 (128 MiB).
 	QueueBudget int64 `toml:"queue_budget"`
 }
+
+// The shortest trusted_proxies prefixes accepted: a proxy's network is
+// never a /7 of IPv4 or a /31 of IPv6, while 0.0.0.0/1 + 128.0.0.0/1 would
+// trust everyone as surely as 0.0.0.0/0.
+const (
+	minTrustedBits4 = 8
+	minTrustedBits6 = 32
+)
 
 // DefaultConfig returns the configuration used for keys the file omits.
 func DefaultConfig() Config {
@@ -239,6 +247,9 @@ func (c Config) Validate() error {
 		case p.Bits() == 0:
 			bad(fmt.Sprintf("trusted_proxies[%d]", i),
 				"trusts every address, so any client could forge X-Forwarded-For and pass for as many addresses as it likes: list your proxies' addresses (got %s)", p)
+		case p.Addr().Is4() && p.Bits() < minTrustedBits4, p.Addr().Is6() && p.Bits() < minTrustedBits6:
+			bad(fmt.Sprintf("trusted_proxies[%d]", i),
+				"trusts too many addresses (shorter than /%d for IPv4, /%d for IPv6), so clients among them could forge X-Forwarded-For: list your proxies' addresses (got %s)", minTrustedBits4, minTrustedBits6, p)
 		}
 	}
 	durIn("resume_grace", c.ResumeGrace, 0, 10*time.Minute)
