@@ -19,8 +19,8 @@ func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		h, ok := parseHop(strings.TrimSpace(hops[i]))
+		if !ok {
 			return ip // garbage: do not believe anything further left
 		}
 		h = h.Unmap()
@@ -30,6 +30,26 @@ func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		ip = h
 	}
 	return ip
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// with a port as some proxies write it (192.0.2.1:4711, [2001:db8::1]:4711,
+// [2001:db8::1]).
+func parseHop(h string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr(), true
+	}
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			if a, err := netip.ParseAddr(inner); err == nil && a.Is6() {
+				return a, true
+			}
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {

@@ -124,6 +124,11 @@ func TestClientIP(t *testing.T) {
 		{"only proxies", "10.0.0.1:80", "10.0.0.3", "10.0.0.3"},
 		{"ipv6 trusted", "[::1]:80", "2001:db8::1", "2001:db8::1"},
 		{"mapped v4", "[::ffff:203.0.113.5]:1", "", "203.0.113.5"},
+		{"ipv4 with port", "10.0.0.1:80", "198.51.100.7:4711", "198.51.100.7"},
+		{"ipv6 with port", "10.0.0.1:80", "[2001:db8::7]:4711, 10.0.0.2:80", "2001:db8::7"},
+		{"ipv6 in brackets", "10.0.0.1:80", "[2001:db8::7]", "2001:db8::7"},
+		{"bracketed ipv4 is garbage", "10.0.0.1:80", "[198.51.100.7]", "10.0.0.1"},
+		{"port without address is garbage", "10.0.0.1:80", ":4711", "10.0.0.1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
