@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,6 +107,7 @@ type Mux struct {
 	turn *sideListener
 
 	pendingCap *connlimit.Limiter // places of connections in handshake or peek
+	lastWarn   atomic.Int64       // unix nanoseconds of the last refusal warning
 	ctx        context.Context
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup // connection goroutines
@@ -179,7 +181,7 @@ func (m *Mux) Serve() error {
 		release, err := m.pendingCap.Acquire(c.RemoteAddr())
 		if err != nil {
 			_ = c.Close()
-			m.log.Debug("connection refused before handshake", "remote", c.RemoteAddr().String(), "err", err)
+			m.refused(c.RemoteAddr(), err)
 			continue
 		}
 		rc := &rawConn{Conn: c}
@@ -191,6 +193,21 @@ func (m *Mux) Serve() error {
 		m.wg.Add(1)
 		go m.sort(rc, release)
 	}
+}
+
+// refusalWarnEvery spaces the warnings about connections refused for the
+// pending caps; each is logged at debug.
+const refusalWarnEvery = 10 * time.Second
+
+func (m *Mux) refused(remote net.Addr, err error) {
+	m.log.Debug("connection refused before handshake", "remote", remote.String(), "err", err)
+	now, last := time.Now().UnixNano(), m.lastWarn.Load()
+	if now-last < int64(refusalWarnEvery) || !m.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s := m.pendingCap.Stats()
+	m.log.Warn("connections refused before handshake", "err", err, "pending", s.Open,
+		"refused_per_address", s.RefusedPerAddress, "refused_total", s.RefusedTotal)
 }
 
 // PendingStats are the counts of connections in handshake or peek, and of
