@@ -2,58 +2,18 @@ package app
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/streamsync/streamsync/internal/config"
+	"github.com/streamsync/streamsync/internal/testcert"
 )
-
-// certificateFiles writes a self-signed certificate for 127.0.0.1 and its
-// key.
-func certificateFiles(t *testing.T) (certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(23), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certPath, keyPath
-}
 
 // keepAlive opens a connection from the loopback address src, sends one
 // GET /healthz and reads the answer, leaving the connection open (an idle
@@ -100,7 +60,9 @@ func keepAlive(t *testing.T, src, addr string, useTLS bool) (net.Conn, bool) {
 // keep-alives from one address took every descriptor of the process.)
 func TestHTTPConnsCappedPerAddress(t *testing.T) {
 	t.Parallel()
-	certFile, keyFile := certificateFiles(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	testcert.NewCA(t).Issue(t, "127.0.0.1").WriteFiles(t, certFile, keyFile)
 	const perAddress = 6
 	a := startAppWith(t, false, false, func(c *config.Config) {
 		c.HTTP.MaxConnsPerAddress = perAddress
@@ -110,7 +72,7 @@ func TestHTTPConnsCappedPerAddress(t *testing.T) {
 		c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
 		c.TLS.TURNOnHTTPSPort = false
 	})
-	httpAddr, httpsAddr := a.HTTPAddr().String(), a.HTTPSAddr().String()
+	httpAddr, httpsAddr := a.httpLn.Addr().String(), a.tls.mux.Addr().String()
 
 	var held []net.Conn
 	for i := range perAddress {
@@ -156,7 +118,7 @@ func TestKeepAliveOffUnderPressure(t *testing.T) {
 	a := startAppWith(t, false, false, func(c *config.Config) {
 		c.HTTP.MaxConns, c.HTTP.MaxConnsPerAddress = 8, 8
 	})
-	addr := a.HTTPAddr().String()
+	addr := a.httpLn.Addr().String()
 	for i := range 6 {
 		if _, ok := keepAlive(t, "127.0.0.1", addr, false); !ok {
 			t.Fatalf("keep-alive %d not served", i)

@@ -79,14 +79,6 @@ func setupTLS(cfg *config.Config, conns *httpConns, log *slog.Logger) (*tlsParts
 	return t, opts, nil
 }
 
-// HTTPSAddr is the bound address of the HTTPS port, or nil without [tls].
-func (a *App) HTTPSAddr() net.Addr {
-	if a.tls == nil {
-		return nil
-	}
-	return a.tls.mux.Addr()
-}
-
 // certExpiries is what /metrics reads the certificates' expiry from; nil
 // without [tls].
 func (a *App) certExpiries() func() []certs.Expiry {
