@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/streamsync/streamsync/internal/connlimit"
@@ -40,10 +39,9 @@ type httpConns struct {
 // process's own), saying so in the log.
 func newHTTPConns(cfg httpserver.Config, log *slog.Logger) *httpConns {
 	budget := cfg.MaxConns
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur > 0 && lim.Cur < uint64(2*budget) {
-		budget = max(int(lim.Cur/2), 1)
-		log.Warn("http.max_conns lowered to half the file-descriptor limit", "max_conns", cfg.MaxConns, "lowered_to", budget, "nofile", lim.Cur)
+	if nofile := fileLimit(); nofile > 0 && nofile < uint64(2*budget) {
+		budget = max(int(nofile/2), 1)
+		log.Warn("http.max_conns lowered to half the file-descriptor limit", "max_conns", cfg.MaxConns, "lowered_to", budget, "nofile", nofile)
 	}
 	return &httpConns{
 		lim:    connlimit.New(min(cfg.MaxConnsPerAddress, budget), budget),
