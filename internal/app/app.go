@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamsync/streamsync/cluster"
 	"github.com/streamsync/streamsync/internal/config"
+	"github.com/streamsync/streamsync/internal/connlimit"
 	"github.com/streamsync/streamsync/internal/logging"
 	"github.com/streamsync/streamsync/internal/metrics"
 	"github.com/streamsync/streamsync/signaling"
@@ -109,6 +110,13 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 		mux.Handle("GET /metrics", metrics.Handler(metrics.Sources{
 			TURN: a.turn, Signaling: a.sig, Cluster: a.clu, SelfTest: a.health.state,
 			Certificates: a.certExpiries(),
+			HTTPConns:    a.conns.lim.Stats,
+			TLSPending: func() (connlimit.Stats, bool) {
+				if a.tls == nil {
+					return connlimit.Stats{}, false
+				}
+				return a.tls.mux.PendingStats(), true
+			},
 		}))
 		a.mountHealth(mux, true)
 		a.metricsSrv = a.newHTTPServer(mux)

@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/streamsync/streamsync/cluster"
+	"github.com/streamsync/streamsync/internal/connlimit"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -26,6 +27,11 @@ func TestEveryStatReachesAMetric(t *testing.T) {
 	t.Run("signaling.Stats", func(t *testing.T) {
 		everyField(t, signaling.Stats{}, nil, func(v any) []string {
 			return scrape(t, func(ch chan<- prometheus.Metric) { collectSignaling(ch, v.(signaling.Stats)) })
+		})
+	})
+	t.Run("connlimit.Stats", func(t *testing.T) {
+		everyField(t, connlimit.Stats{}, nil, func(v any) []string {
+			return scrape(t, func(ch chan<- prometheus.Metric) { collectConnLimit(ch, "open", v.(connlimit.Stats)) })
 		})
 	})
 	t.Run("cluster.Status", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamsync/streamsync/cluster"
 	"github.com/streamsync/streamsync/internal/certs"
+	"github.com/streamsync/streamsync/internal/connlimit"
 	"github.com/streamsync/streamsync/signaling"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -27,6 +28,12 @@ type Sources struct {
 	SelfTest func() (ok bool, lastPass float64)
 	// Certificates lists the TLS certificates in service; nil without [tls].
 	Certificates func() []certs.Expiry
+	// HTTPConns is the page's ports' connection budget (http.max_conns,
+	// http.max_conns_per_address).
+	HTTPConns func() connlimit.Stats
+	// TLSPending is the HTTPS port's connections still in handshake or
+	// peek (http.tls_max_pending*); ok is false without [tls].
+	TLSPending func() (s connlimit.Stats, ok bool)
 }
 
 // Handler returns the /metrics handler: the appliance's series plus Go
@@ -55,8 +62,12 @@ var (
 	descRelayBytes       = desc("turn_relayed_bytes_total", "Bytes relayed between allocations and peers.", "direction")
 	descRelayPackets     = desc("turn_relayed_packets_total", "Datagrams relayed between allocations and peers.", "direction")
 
-	descUnauthDropped = desc("turn_unauthenticated_dropped_total", "Unauthenticated UDP requests dropped by the per-IP rate.")
-	descTURNPanics    = desc("turn_panics_total", "Panics contained while inspecting a TURN request.")
+	descUnauthDropped  = desc("turn_unauthenticated_dropped_total", "Unauthenticated UDP requests dropped by the per-IP rate.")
+	descTURNPanics     = desc("turn_panics_total", "Panics contained while inspecting a TURN request.")
+	descHTTPConns      = desc("http_connections", "Connections open on the page's ports (HTTP, HTTPS, redirect), WebSockets included.", "stage")
+	descHTTPConnsAddrs = desc("http_connection_addresses", "Client addresses (IPv4, IPv6 /64) holding a connection.", "stage")
+	descHTTPRefused    = desc("http_connections_refused_total", "Connections to the page's ports closed at accept by a cap.", "stage", "limit")
+
 	descStreamRefused = desc("turn_stream_connections_refused_total", "TURN TCP/TLS connections closed by a limit.", "reason")
 	descAcceptErrors  = desc("turn_accept_errors_total", "Failed accepts on TURN TCP/TLS listeners (retried).")
 	descStaleNonces   = desc("turn_stale_nonces_total", "TURN requests answered 438: a nonce minted for another client, or expired.")
@@ -117,9 +128,26 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(ch, descCertExpiry, float64(e.NotAfter.Unix()), e.Name)
 		}
 	}
+	if c.src.HTTPConns != nil {
+		collectConnLimit(ch, "open", c.src.HTTPConns())
+	}
+	if c.src.TLSPending != nil {
+		if s, ok := c.src.TLSPending(); ok {
+			collectConnLimit(ch, "handshake", s)
+		}
+	}
 	if limit, ok := memoryLimit("/proc/self/cgroup", "/sys/fs/cgroup"); ok {
 		gauge(ch, descMemoryLimit, limit)
 	}
+}
+
+// collectConnLimit reports one connection limiter: stage "open" for the
+// page's ports' budget, "handshake" for the HTTPS port's pending places.
+func collectConnLimit(ch chan<- prometheus.Metric, stage string, s connlimit.Stats) {
+	gauge(ch, descHTTPConns, float64(s.Open), stage)
+	gauge(ch, descHTTPConnsAddrs, float64(s.Addresses), stage)
+	counter(ch, descHTTPRefused, s.RefusedPerAddress, stage, "per_address")
+	counter(ch, descHTTPRefused, s.RefusedTotal, stage, "total")
 }
 
 func collectTURN(ch chan<- prometheus.Metric, allocations int, s turnserver.Stats) {
