@@ -148,6 +148,10 @@ export class Call extends EventTarget {
           // The relay's allocations died with the server's process: a
           // relayed connection restarts ICE on the fresh credentials; a
           // direct one is left alone (its media never stopped).
+          // An offer of ours that went into a socket which had died
+          // silently (a network change) never arrived, and no answer or
+          // ICE restart can come while it is pending: it goes again.
+          e.peer.resendOffer();
           if (m.restarted) e.peer.restartIfRelayed('the server restarted');
           else if (st === 'failed' || st === 'disconnected') e.peer.restart('signaling resumed');
         } else {
