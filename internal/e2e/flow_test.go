@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -17,9 +18,8 @@ const (
 // the invite link the page offers.
 func (p *participant) startMeeting(base string, relayOnly bool) string {
 	p.t.Helper()
-	p.do("open landing",
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.CSS("#new-meeting")),
+	p.open("open landing", base+"/", "#new-meeting")
+	p.do("start a meeting",
 		chromedp.SetValue(chromedp.CSS("#name"), p.name),
 		chromedp.Click(chromedp.CSS("#new-meeting")),
 	)
@@ -34,8 +34,27 @@ func (p *participant) startMeeting(base string, relayOnly bool) string {
 // joinByLink opens an invite link and joins.
 func (p *participant) joinByLink(link string, relayOnly bool) {
 	p.t.Helper()
-	p.do("open invite link", chromedp.Navigate(link))
+	p.open("open invite link", link, "#join-button")
 	p.finishJoin(relayOnly)
+}
+
+// open loads url until the element ready shows. A browser just started in
+// a network namespace may see its addresses settle while the page loads
+// (net::ERR_NETWORK_CHANGED on a module): then it loads once more, as a
+// person would press reload.
+func (p *participant) open(what, url, ready string) {
+	p.t.Helper()
+	var err error
+	for try := 0; try < 2; try++ {
+		ctx, cancel := context.WithTimeout(p.ctx, 15*time.Second)
+		err = chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(ready)))
+		cancel()
+		if err == nil {
+			return
+		}
+		p.t.Logf("%s: %s: %v (try %d)", p.name, what, err, try+1)
+	}
+	p.t.Fatalf("%s: %s: %v", p.name, what, err)
 }
 
 // finishJoin goes through the pre-join screen: name, relay switch, Join.
