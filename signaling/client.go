@@ -100,7 +100,7 @@ func (c *conn) serve() {
 	c.srv.stats.connections.Add(1)
 	defer c.srv.stats.connections.Add(-1)
 	c.log().Debug("connected")
-	c.enqueue(c.srv.welcome, false)
+	c.enqueue(c.srv.welcomeFor(), false)
 	joinTimer := time.AfterFunc(c.srv.cfg.JoinTimeout, func() {
 		if !c.joined.Load() {
 			c.srv.stats.joinTimeouts.Add(1)

@@ -10,10 +10,13 @@ import (
 
 // originChecker decides which browser pages may open the WebSocket:
 // requests without Origin (non-browser clients), pages of the request's
-// own origin (scheme, host and port, RFC 6454 §5), and configured origins.
+// own origin (scheme, host and port, RFC 6454 §5), configured origins, and
+// in a cluster the pages of its nodes (their public_url), so a page whose
+// node died can resume here.
 type originChecker struct {
 	allowed map[string]bool // normalized "scheme://host:port"
 	trusted []netip.Prefix  // proxies whose X-Forwarded-Proto is believed
+	members func() []string // the cluster nodes' origin keys; nil on a single node
 }
 
 func newOriginChecker(allowed []string, trusted []netip.Prefix) *originChecker {
@@ -40,10 +43,17 @@ func (oc *originChecker) check(r *http.Request) bool {
 		return false
 	}
 	key := originKey(scheme, u.Host)
-	if oc.allowed[key] {
+	if oc.allowed[key] || key == originKey(requestScheme(r, oc.trusted), r.Host) {
 		return true
 	}
-	return key == originKey(requestScheme(r, oc.trusted), r.Host)
+	if oc.members != nil {
+		for _, m := range oc.members() {
+			if key == m {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // originKey is "scheme://host:port", lower case, with the scheme's

@@ -115,6 +115,10 @@ type welcomeMsg struct {
 	Version                int    `json:"version"`
 	CreatePasswordRequired bool   `json:"createPasswordRequired"`
 	Limits                 limits `json:"limits"`
+	// Nodes are the public URLs of the cluster's live nodes, this one
+	// first, for a page to fail over to (docs/cluster.md); absent on a
+	// single node.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 type joinedMsg struct {

@@ -49,11 +49,7 @@ func (s *Server) serveInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	info := welcomeInfo{welcomeMsg: welcomeMsg{
-		Version:                ProtocolVersion,
-		CreatePasswordRequired: s.cfg.CreatePassword != "",
-		Limits:                 s.limits,
-	}}
+	info := welcomeInfo{welcomeMsg: s.welcomeMsg("")}
 	if room := r.URL.Query().Get("room"); room != "" {
 		info.Room = s.lookupRoom(r, room)
 	}

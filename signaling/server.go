@@ -49,7 +49,8 @@ type Server struct {
 	welcome  []byte // marshalled once
 	limits   limits
 	stats    counters
-	roaming  bool // reg is a Roaming registry: places outlive this node
+	roaming  bool      // reg is a Roaming registry: places outlive this node
+	dir      Directory // reg names its nodes (nil on a single node)
 	sign     *signer
 	started  time.Time // when this process's server was made: tokens older come from an earlier run
 
@@ -112,12 +113,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 		ResumeGraceMs:   cfg.ResumeGrace.Milliseconds(),
 		MaxNameLength:   maxNameLength,
 	}
-	s.welcome = mustMarshal(welcomeMsg{
-		Type:                   typeWelcome,
-		Version:                ProtocolVersion,
-		CreatePasswordRequired: cfg.CreatePassword != "",
-		Limits:                 s.limits,
-	})
+	if d, ok := reg.(Directory); ok {
+		s.dir = d
+		s.origins.members = s.memberOrigins
+	}
+	s.welcome = mustMarshal(s.welcomeMsg(typeWelcome))
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.WriteTimeout,
 		// Idle connections hold no buffers of their own: reads reuse the
