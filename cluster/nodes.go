@@ -290,3 +290,41 @@ func (r *Registry) reconcile() {
 		r.mu.Unlock()
 	}
 }
+
+// LiveNodeURLs implements signaling.Directory: this node's public_url,
+// then those of the other nodes alive now, sorted.
+func (r *Registry) LiveNodeURLs() []string {
+	now := time.Now()
+	return r.nodeURLs(func(n *nodeSeen) bool { return !n.gone && now.Sub(n.last) <= r.cfg.NodeTimeout })
+}
+
+// MemberNodeURLs implements signaling.Directory: LiveNodeURLs and the
+// public_url of nodes silent or gone for less than the resume grace (their
+// pages may be resuming here).
+func (r *Registry) MemberNodeURLs() []string {
+	now := time.Now()
+	return r.nodeURLs(func(n *nodeSeen) bool {
+		end := n.last.Add(r.cfg.NodeTimeout)
+		if n.gone {
+			end = n.goneAt
+		}
+		return now.Sub(end) < r.opts.ResumeGrace
+	})
+}
+
+func (r *Registry) nodeURLs(keep func(*nodeSeen) bool) []string {
+	r.mu.Lock()
+	var others []string
+	for _, n := range r.nodes {
+		if n.url != "" && !n.last.IsZero() && keep(n) {
+			others = append(others, n.url)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(others)
+	others = slices.Compact(others)
+	if r.cfg.PublicURL == "" {
+		return others
+	}
+	return append([]string{r.cfg.PublicURL}, slices.DeleteFunc(others, func(u string) bool { return u == r.cfg.PublicURL })...)
+}
