@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -11,10 +12,15 @@ const permissionsPolicy = "camera=(self), microphone=(self), display-capture=(se
 	"speaker-selection=(self), fullscreen=(self), geolocation=(), payment=(), usb=()"
 
 // securityHeaders adds the headers every answer of the page carries.
-func securityHeaders(next http.Handler) http.Handler {
+// connectTo, when not nil, names other origins the page may connect to.
+func securityHeaders(next http.Handler, connectTo func() []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy(r.Host))
+		var others []string
+		if connectTo != nil {
+			others = connectTo()
+		}
+		h.Set("Content-Security-Policy", contentSecurityPolicy(r.Host, others...))
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Permissions-Policy", permissionsPolicy)
@@ -29,10 +35,19 @@ func securityHeaders(next http.Handler) http.Handler {
 // framing, and network connections only to the page's own origin (the
 // signaling WebSocket included). The ws: and wss: sources are spelled out
 // because browsers before CSP level 3 do not let 'self' match them.
-func contentSecurityPolicy(host string) string {
+// others are base URLs of other nodes of the cluster the page may fail
+// over to: each valid one (at most maxConnectTo) adds its WebSocket origin.
+func contentSecurityPolicy(host string, others ...string) string {
 	connect := "connect-src 'self'"
 	if validHost(host) {
 		connect += " ws://" + host + " wss://" + host
+	}
+	n := 0
+	for _, o := range others {
+		if src := webSocketSource(o); src != "" && n < maxConnectTo {
+			connect += " " + src
+			n++
+		}
 	}
 	return strings.Join([]string{
 		"default-src 'none'",
@@ -65,4 +80,24 @@ func validHost(host string) bool {
 		}
 	}
 	return true
+}
+
+// maxConnectTo bounds the other origins in connect-src.
+const maxConnectTo = 16
+
+// webSocketSource is the connect-src source for the signaling WebSocket of
+// the node at base URL s ("https://b.example.com:8443/..." gives
+// "wss://b.example.com:8443"), or "" when s is not a plain http(s) URL.
+func webSocketSource(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User != nil || !validHost(u.Host) || u.Hostname() == "" {
+		return ""
+	}
+	switch u.Scheme {
+	case "http":
+		return "ws://" + u.Host
+	case "https":
+		return "wss://" + u.Host
+	}
+	return ""
 }

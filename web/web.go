@@ -27,6 +27,11 @@ type Options struct {
 	// Logger receives one debug line per unexpected request error; nil
 	// discards them.
 	Logger *slog.Logger
+	// ConnectTo returns the base URLs (http(s)://host[:port]) of other
+	// origins the page may open its signaling WebSocket to: in a cluster,
+	// the live nodes' public_url, for the page to fail over to. Nil means
+	// none. Invalid ones, and any past the sixteenth, are left out.
+	ConnectTo func() []string
 }
 
 // asset is one embedded file held in memory with its validator.
@@ -67,7 +72,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /check", h.page("check.html"))
 	mux.HandleFunc("GET /assets/{file}", h.asset)
 	mux.HandleFunc("/", h.notFound)
-	return securityHeaders(mux)
+	return securityHeaders(mux, opts.ConnectTo)
 }
 
 type handler struct {

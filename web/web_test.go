@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -198,5 +199,30 @@ func TestNoInlineCode(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConnectToClusterNodes: in a cluster the page may open its WebSocket
+// to the other live nodes (ConnectTo), each as its ws: or wss: origin; a
+// value that could widen or break the policy is left out, and the list is
+// bounded.
+func TestConnectToClusterNodes(t *testing.T) {
+	nodes := []string{
+		"https://b.example.com", "http://10.0.0.3:8080/call", "https://c.example.com:8443/",
+		"javascript:alert(1)", "https://*.example.com", "https://x.example.com; script-src *", "wss://d.example.com",
+		"https://user@e.example.com", "https:", "ftp://f.example.com",
+	}
+	h := Handler(Options{ConnectTo: func() []string { return nodes }})
+	csp := get(t, h, "GET", "/r/abc", nil).Header.Get("Content-Security-Policy")
+	want := "connect-src 'self' ws://call.example.com:8443 wss://call.example.com:8443 wss://b.example.com ws://10.0.0.3:8080 wss://c.example.com:8443;"
+	if !strings.Contains(csp, want) {
+		t.Fatalf("CSP %q lacks %q", csp, want)
+	}
+	for i := range 2 * maxConnectTo {
+		nodes = append(nodes, fmt.Sprintf("https://n%d.example.com", i))
+	}
+	csp = get(t, h, "GET", "/", nil).Header.Get("Content-Security-Policy")
+	if n := strings.Count(csp, "wss://n"); n != maxConnectTo-3 {
+		t.Fatalf("CSP names %d more nodes, want %d: %q", n, maxConnectTo-3, csp)
 	}
 }

@@ -132,7 +132,11 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 	mux := http.NewServeMux()
 	mux.Handle("/ws", a.sig)
 	a.mountHealth(mux, false)
-	mux.Handle("/", web.Handler(web.Options{Logger: log.With("component", "web")}))
+	webOpts := web.Options{Logger: log.With("component", "web")}
+	if a.clu != nil {
+		webOpts.ConnectTo = a.clu.LiveNodeURLs // the page may fail over to them
+	}
+	mux.Handle("/", web.Handler(webOpts))
 	a.handler = withHostGuard(a.start, mux)
 	a.http = a.newHTTPServer(a.handler)
 	a.http.ConnState = a.conns.connState
