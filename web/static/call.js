@@ -145,14 +145,16 @@ export class Call extends EventTarget {
           e.peer.setConfiguration({ iceServers });
           this.updateInfo(id, p);
           const st = e.peer.state;
-          // The relay's allocations died with the server's process: a
-          // relayed connection restarts ICE on the fresh credentials; a
-          // direct one is left alone (its media never stopped).
-          // An offer of ours that went into a socket which had died
-          // silently (a network change) never arrived, and no answer or
-          // ICE restart can come while it is pending: it goes again.
+          // The relay's allocations died with the server's process (or
+          // with the node we failed over from): a relayed connection
+          // restarts ICE on the fresh credentials; a direct one is left
+          // alone (its media never stopped). An offer of ours that went
+          // into a socket which had died silently (a network change)
+          // never arrived, and no answer or ICE restart can come while it
+          // is pending: it goes again.
           e.peer.resendOffer();
           if (m.restarted) e.peer.restartIfRelayed('the server restarted');
+          else if (this.sig.moved) e.peer.restartIfRelayed('moved to another node');
           else if (st === 'failed' || st === 'disconnected') e.peer.restart('signaling resumed');
         } else {
           this.addPeer(p, true);

@@ -1,8 +1,10 @@
 // The signaling client: one WebSocket to /ws speaking docs/protocol.md.
 // It joins a room, keeps the connection alive with application pings,
 // and after a drop reconnects with backoff and resumes with the resume
-// token, so a short network cut does not end the call. Outgoing messages
-// sent while disconnected are queued and flushed after a resume.
+// token, so a short network cut does not end the call. In a cluster it
+// fails over: when its node does not answer it tries the others welcome
+// listed (docs/cluster.md), with the same token. Outgoing messages sent
+// while disconnected are queued and flushed after a resume.
 // Events: 'message' (every server message after the first joined, detail =
 // the message), 'joined' (detail = joined message, also after a resume or
 // rejoin), 'status' (detail = 'connecting'|'connected'|'reconnecting'|'closed'),
@@ -13,6 +15,9 @@ const DEAD_MS = 25000; // no message for this long: the connection is dead
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 const QUEUE_MAX = 500;
+const CONNECT_MS = 6000; // a reconnect not open by then tries the next node
+const GIVE_UP_SLACK_MS = 30000; // no node reached for the resume grace and this long: the call ends
+const NODES_MAX = 16;
 
 // Set ?debug=1 (or window.__streamsyncDebug) to log the signaling traffic,
 // without SDP and candidate bodies, on the console.
@@ -39,6 +44,32 @@ export function signalingURL(loc = location) {
 }
 
 /**
+ * The WebSocket URL of the signaling endpoint of a cluster node, from its
+ * public URL ("https://b.example.com/call" gives "wss://b.example.com/call/ws"),
+ * or '' when it is not an http(s) URL.
+ */
+export function nodeSignalingURL(base) {
+  let u;
+  try { u = new URL(base); } catch { return ''; }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username || u.password || !u.host) return '';
+  return (u.protocol === 'https:' ? 'wss://' : 'ws://') + u.host + u.pathname.replace(/\/+$/, '') + '/ws';
+}
+
+/**
+ * The order a dropped page tries the nodes in: the one it was on, then
+ * the one it came from, then the others in a random order (the pages of a
+ * dead node spread over the rest). Each once.
+ */
+export function failoverOrder(current, home, nodes) {
+  const others = nodes.filter((u) => u !== current && u !== home);
+  for (let i = others.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [others[i], others[j]] = [others[j], others[i]];
+  }
+  return [...new Set([current, home, ...others])];
+}
+
+/**
  * Pre-flight: the welcome object (createPasswordRequired, limits) over
  * plain HTTP; with a room id, also room: {exists, peers} when the server
  * can tell.
@@ -53,7 +84,13 @@ export async function preflight(room = '') {
 export class Signaling extends EventTarget {
   constructor(url = signalingURL()) {
     super();
-    this.url = url;
+    this.url = url; // the node in use
+    this.home = url; // the page's own node
+    this.nodes = []; // the cluster's nodes' signaling URLs, from welcome
+    this.rotation = []; // the nodes to try, in order, while reconnecting
+    this.joinedURL = ''; // the node of the last joined
+    this.moved = false; // the last joined came from another node than the one before
+    this.downSince = 0; // when the connection dropped (0 while connected)
     this.ws = null;
     this.joinedMsg = null; // last joined
     this.resumeToken = '';
@@ -106,11 +143,23 @@ export class Signaling extends EventTarget {
     try {
       ws = new WebSocket(this.url);
     } catch (err) {
-      this.failJoin(new SignalingError('connect', String(err)));
+      // A URL the page may not open (Firefox throws for a node its policy
+      // does not name): while reconnecting, on to the next node.
+      if (this.joinedMsg) this.onClose(4004, String(err));
+      else this.failJoin(new SignalingError('connect', String(err)));
       return;
     }
     this.ws = ws;
+    clearTimeout(this.openTimer);
+    if (this.joinedMsg) {
+      // A node that is gone may not even refuse (its machine is off):
+      // try the next one rather than wait for the browser to give up.
+      this.openTimer = setTimeout(() => {
+        if (this.ws === ws && ws.readyState === WebSocket.CONNECTING) this.drop(ws, 4003, 'connect timeout');
+      }, CONNECT_MS);
+    }
     ws.onopen = () => {
+      clearTimeout(this.openTimer);
       this.lastHeard = Date.now();
       if (this.resumeToken) {
         // Name and state go along: a server restarted since the token was
@@ -152,12 +201,17 @@ export class Signaling extends EventTarget {
    * minutes to report its close, and the call cannot wait for it.
    */
   abandon(ws, code, reason) {
+    if (this.ws === ws) this.attempt = 0;
+    this.drop(ws, code, reason);
+  }
+
+  /** Closes a socket without waiting for it and goes on as if it had closed. */
+  drop(ws, code, reason) {
     ws.onopen = ws.onmessage = ws.onclose = null;
     try { ws.close(); } catch { /* already closing */ }
     if (this.ws !== ws) return;
     clearInterval(this.pingTimer);
     this.ws = null;
-    this.attempt = 0;
     this.onClose(code, reason);
   }
 
@@ -165,11 +219,17 @@ export class Signaling extends EventTarget {
     switch (m.type) {
       case 'welcome':
         this.limits = m.limits || {};
+        if (Array.isArray(m.nodes)) {
+          this.nodes = m.nodes.slice(0, NODES_MAX).map((n) => (typeof n === 'string' ? nodeSignalingURL(n) : '')).filter(Boolean);
+        }
         return;
       case 'pong':
         return;
       case 'joined':
         this.attempt = 0;
+        this.downSince = 0;
+        this.moved = this.joinedURL !== '' && this.joinedURL !== this.url;
+        this.joinedURL = this.url;
         this.joinedMsg = m;
         this.limits = m.limits || this.limits;
         this.resumeToken = m.resumeToken || '';
@@ -222,7 +282,19 @@ export class Signaling extends EventTarget {
       return;
     }
     this.setStatus('reconnecting');
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+    const now = Date.now();
+    if (!this.downSince) this.downSince = now;
+    // No node answered for longer than any of them keeps our place.
+    if (now - this.downSince > (this.limits?.resumeGraceMs || 20000) + GIVE_UP_SLACK_MS) {
+      this.stop('The connection to the server was lost. Rejoin to try again.');
+      return;
+    }
+    // The node we were on first (a short cut), then the others, one after
+    // the other; the backoff grows with each round over the list.
+    if (this.attempt === 0) this.rotation = failoverOrder(this.url, this.home, this.nodes);
+    const round = Math.floor(this.attempt / this.rotation.length);
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** round) * (0.75 + Math.random() / 2);
+    this.url = this.rotation[this.attempt % this.rotation.length];
     this.attempt++;
     this.timer = setTimeout(() => this.connect(), delay);
   }
@@ -279,6 +351,7 @@ export class Signaling extends EventTarget {
   stop(reason) {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.openTimer);
     clearInterval(this.pingTimer);
     removeEventListener('pagehide', this.pagehide);
     removeEventListener('online', this.netchange);
