@@ -10,7 +10,7 @@ PKGS     := ./...
 # staticcheck's version, pinned: a new release may report new findings.
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build dist run test test-deps vet lint portable fuzz fuzz-short soak bench clean
+.PHONY: all build dist run test test-deps vet jscheck lint portable fuzz fuzz-short soak bench clean
 
 all: build
 
@@ -32,10 +32,10 @@ run:
 test-deps:
 	./scripts/test-deps.sh
 
-## test: vet, staticcheck, the macOS and Windows builds, every test with the
-## race detector (browser and network-namespace tests included), then a short
-## pass of every fuzz target
-test: test-deps vet lint portable
+## test: vet, staticcheck, the macOS and Windows builds, the page's type check,
+## every test with the race detector (browser and network-namespace tests
+## included), then a short pass of every fuzz target
+test: test-deps vet lint portable jscheck
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 	FUZZTIME=2000x ./scripts/fuzz.sh
 
@@ -51,6 +51,12 @@ soak:
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt: files above need formatting" >&2; exit 1; }
 	$(GO) vet $(PKGS)
+
+## jscheck: type-check the call page's modules (web/static/*.js, JSDoc and
+## // @ts-check) with the TypeScript compiler test-deps installs; emits nothing
+jscheck:
+	@test -x .cache/jscheck/node_modules/.bin/tsc || ./scripts/test-deps.sh
+	.cache/jscheck/node_modules/.bin/tsc -p web/tsconfig.json
 
 ## lint: staticcheck at STATICCHECK_VERSION, fetched through the module proxy
 lint:

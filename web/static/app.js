@@ -1,3 +1,4 @@
+// @ts-check
 // The page's UI: landing, pre-join check, the call screen. It wires the
 // signaling client (signaling.js), the call (call.js, peer connections)
 // and media (media.js) to the DOM. User text only ever goes in through
@@ -11,7 +12,7 @@ import { startNetworkCheck } from './netcheck.js';
 import { formatSize } from './files.js';
 import { CallRecorder } from './recorder.js';
 
-const $ = (id) => document.getElementById(id);
+const $ = /** @type {AppLookup} */ ((id) => document.getElementById(id));
 const NAME_KEY = 'streamsync.name';
 const SOUNDS_KEY = 'streamsync.sounds';
 // A room id as the signaling server makes them (signaling/ids.go): 32
@@ -26,15 +27,21 @@ const narrow = matchMedia('(max-width: 720px)');
 
 const ui = {
   room: '', // '' = create a new room on join
+  /** @type {MediaStream|null} */
   stream: null,
   mediaReady: Promise.resolve(),
   stopMeter: () => {},
   devices: { audioinput: [], videoinput: [], audiooutput: [] },
+  /** @type {Signaling|null} */
   sig: null,
+  /** @type {Call|null} */
   call: null,
+  /** @type {Map<string, HTMLElement>} */
   tiles: new Map(), // peer id ('self' for us) -> figure
+  /** @type {Map<string, ReturnType<typeof selectedPath>>} */
   stats: new Map(), // peer id -> last selectedPath sample
   unread: 0,
+  /** @type {CallRecorder|null} */
   recorder: null,
   stopRecorderFeed: () => {},
   speaker: '',
@@ -43,8 +50,10 @@ const ui = {
   prejoinTimer: 0,
   statsTimer: 0,
   pinned: '', // tile id kept large by the person
+  /** @type {string[]} */
   screens: [], // tile ids of shared screens, oldest first
   talker: { id: '', since: 0 },
+  /** @type {AudioContext|null} */
   audioCtx: null,
   ended: false,
 };
@@ -361,20 +370,20 @@ function enterCall() {
   updateSelf();
   updateCount();
 
-  call.addEventListener('peer-added', (e) => { addTile(e.detail); renderPerson(e.detail); updateRoster(); });
-  call.addEventListener('peer-removed', (e) => { removeTile(e.detail); removeTile(e.detail + ':screen'); updateRoster(); });
-  call.addEventListener('peer-updated', (e) => { renderPerson(e.detail); updateTile(e.detail); updateScreenTile(e.detail); updateRecording(); });
-  call.addEventListener('tracks', (e) => { updateTile(e.detail); updateScreenTile(e.detail); });
-  call.addEventListener('arrived', (e) => announce(e.detail, 'joined'));
-  call.addEventListener('departed', (e) => announce(e.detail.id, 'left', e.detail.name));
-  call.addEventListener('levels', (e) => showSpeaker(e.detail));
+  call.addEventListener('peer-added', (/** @type {CustomEvent} */ e) => { addTile(e.detail); renderPerson(e.detail); updateRoster(); });
+  call.addEventListener('peer-removed', (/** @type {CustomEvent} */ e) => { removeTile(e.detail); removeTile(e.detail + ':screen'); updateRoster(); });
+  call.addEventListener('peer-updated', (/** @type {CustomEvent} */ e) => { renderPerson(e.detail); updateTile(e.detail); updateScreenTile(e.detail); updateRecording(); });
+  call.addEventListener('tracks', (/** @type {CustomEvent} */ e) => { updateTile(e.detail); updateScreenTile(e.detail); });
+  call.addEventListener('arrived', (/** @type {CustomEvent} */ e) => announce(e.detail, 'joined'));
+  call.addEventListener('departed', (/** @type {CustomEvent} */ e) => announce(e.detail.id, 'left', e.detail.name));
+  call.addEventListener('levels', (/** @type {CustomEvent} */ e) => showSpeaker(e.detail));
   call.addEventListener('self', () => updateSelf());
-  call.addEventListener('chat', (e) => addChat(e.detail));
-  call.addEventListener('file', (e) => addTransfer(e.detail));
-  call.addEventListener('error', (e) => serverError(e.detail));
+  call.addEventListener('chat', (/** @type {CustomEvent} */ e) => addChat(e.detail));
+  call.addEventListener('file', (/** @type {CustomEvent} */ e) => addTransfer(e.detail));
+  call.addEventListener('error', (/** @type {CustomEvent} */ e) => serverError(e.detail));
 
-  ui.sig.addEventListener('status', (e) => setStatus(e.detail));
-  ui.sig.addEventListener('fatal', (e) => endCall(e.detail));
+  ui.sig.addEventListener('status', (/** @type {CustomEvent} */ e) => setStatus(e.detail));
+  ui.sig.addEventListener('fatal', (/** @type {CustomEvent} */ e) => endCall(e.detail));
   setStatus('connected');
 
   $('btn-mic').onclick = toggleMic;
@@ -470,6 +479,8 @@ function notice(text) {
   clearTimeout(notice.timer);
   notice.timer = setTimeout(() => { n.hidden = true; }, 8000);
 }
+/** @type {ReturnType<typeof setTimeout>|undefined} */
+notice.timer = undefined; // hides the notice
 
 /** Server errors during the call, in words; the call goes on. */
 function serverError({ code }) {
@@ -546,7 +557,7 @@ function showSpeaker(levels) {
 
 function addTile(id) {
   if (ui.tiles.has(id)) return;
-  const fig = $('tile-template').content.firstElementChild.cloneNode(true);
+  const fig = /** @type {HTMLElement} */ ($('tile-template').content.firstElementChild.cloneNode(true));
   fig.dataset.peer = id;
   const video = fig.querySelector('video');
   if (id === 'self' || id === 'self:screen') {
@@ -560,9 +571,9 @@ function addTile(id) {
     ui.screens.push(id);
   }
   if (ui.speaker && video.setSinkId) video.setSinkId(ui.speaker).catch(() => {});
-  fig.querySelector('.pin').onclick = () => { ui.pinned = ui.pinned === id ? '' : id; layout(); };
-  fig.querySelector('.fullscreen').onclick = () => fullscreen(fig);
-  fig.querySelector('.fullscreen').hidden = !(fig.requestFullscreen || fig.webkitRequestFullscreen);
+  /** @type {HTMLButtonElement} */ (fig.querySelector('.pin')).onclick = () => { ui.pinned = ui.pinned === id ? '' : id; layout(); };
+  /** @type {HTMLButtonElement} */ (fig.querySelector('.fullscreen')).onclick = () => fullscreen(fig);
+  /** @type {HTMLButtonElement} */ (fig.querySelector('.fullscreen')).hidden = !(fig.requestFullscreen || fig.webkitRequestFullscreen);
   ui.tiles.set(id, fig);
   $('grid').insertBefore(fig, $('strip'));
   updateTile(id);
@@ -682,7 +693,7 @@ function updateScreenTile(id) {
   const fig = ui.tiles.get(sid);
   const v = fig.querySelector('video');
   if (id === 'self') {
-    if (v.srcObject?.getVideoTracks()[0] !== ui.call.screen) v.srcObject = stream;
+    if (/** @type {MediaStream|null} */ (v.srcObject)?.getVideoTracks()[0] !== ui.call.screen) v.srcObject = stream;
   } else {
     play(v, stream);
   }
@@ -714,7 +725,7 @@ function initials(name) {
 function renderPerson(id) {
   const e = ui.call.peers.get(id);
   if (!e) return;
-  let li = document.querySelector(`#people li[data-peer="${CSS.escape(id)}"]`);
+  let li = /** @type {HTMLLIElement} */ (document.querySelector(`#people li[data-peer="${CSS.escape(id)}"]`));
   if (!li) {
     li = document.createElement('li');
     li.dataset.peer = id;
@@ -748,7 +759,7 @@ function updateRoster() {
 async function pollStats() {
   if (!ui.call || ui.ended) return;
   for (const [id, e] of ui.call.peers) {
-    const li = document.querySelector(`#people li[data-peer="${CSS.escape(id)}"]`);
+    const li = /** @type {HTMLLIElement} */ (document.querySelector(`#people li[data-peer="${CSS.escape(id)}"]`));
     if (!li) continue;
     let cur = null;
     try { cur = selectedPath(await e.peer.stats()); } catch { /* closed meanwhile */ }

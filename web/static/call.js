@@ -1,3 +1,4 @@
+// @ts-check
 // The call: the room as seen from this page. It turns signaling messages
 // into Peer objects (one RTCPeerConnection per other participant, a mesh),
 // sends our tracks to all of them, carries chat and files over their data
@@ -21,6 +22,15 @@ import { Peer } from './peer.js';
 import { FileSend, FileReceive } from './files.js';
 import { onlyTURN } from './netcheck.js';
 
+/**
+ * One other participant: its connection, what the server says of it, and
+ * (after a restart of the server) the timer awaiting its return.
+ * @typedef {object} CallPeer
+ * @property {Peer} peer
+ * @property {{id: string, name: string, state: Partial<PeerState>}} info
+ * @property {ReturnType<typeof setTimeout>|0} [away]
+ */
+
 const MAX_CHAT = 4000; // characters per chat message
 const LEVELS_MS = 300; // how often the speakers' audio levels are read
 const AWAY_SLACK_MS = 10000; // after a server restart, how much longer than the grace a peer is awaited
@@ -34,6 +44,9 @@ const AWAY_SLACK_MS = 10000; // after a server restart, how much longer than the
  * TURN allocations per connection instead of 12 or more, which lets a full
  * room of 6 fit the per-user allocation quota with room to spare. Every
  * browser the page supports does BUNDLE and rtcp-mux.
+ * @param {RTCIceServer[]} iceServers
+ * @param {boolean} relayOnly
+ * @returns {RTCConfiguration}
  */
 export function rtcConfig(iceServers, relayOnly) {
   return {
@@ -48,6 +61,9 @@ export function rtcConfig(iceServers, relayOnly) {
  * Video budget per sender by number of other participants (mesh). While
  * the screen is shared the camera gets less and the screen, whose text
  * must stay legible, keeps its resolution.
+ * @param {number} others
+ * @param {boolean} [sharing]
+ * @returns {{camera: RTCRtpEncodingParameters, screen: RTCRtpEncodingParameters|null}}
  */
 export function videoCap(others, sharing = false) {
   let cam;
@@ -67,7 +83,7 @@ export class Call extends EventTarget {
    * @param {import('./signaling.js').Signaling} o.signaling joined already
    * @param {boolean} o.relayOnly iceTransportPolicy "relay"
    * @param {MediaStream} o.stream our local stream (may have no tracks)
-   * @param {object} o.state our initial public state
+   * @param {Partial<PeerState>} [o.state] our initial public state
    * @param {string} o.name our display name
    */
   constructor({ signaling, relayOnly, stream, state, name }) {
@@ -75,32 +91,41 @@ export class Call extends EventTarget {
     this.sig = signaling;
     this.relayOnly = !!relayOnly;
     this.stream = stream;
+    /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null}} */
     this.tracks = { audio: stream.getAudioTracks()[0] || null, video: stream.getVideoTracks()[0] || null };
     this.state = { muted: false, cameraOff: false, sharing: false, recording: false, ...state };
     this.name = name;
     this.selfID = '';
     this.room = '';
+    /** @type {RTCIceServer[]} */
     this.iceServers = [];
+    /** @type {Partial<ServerLimits>} */
     this.limits = {};
-    /** @type {Map<string, {peer: Peer, info: {id: string, name: string, state: object}}>} */
+    /** @type {Map<string, CallPeer>} */
     this.peers = new Map();
     // The one TURN URL connections use ('' = all), chosen by the network
     // check before the first connection: with UDP, TCP and TLS offered a
     // connection would otherwise hold three allocations per network.
     this.turnURL = '';
     this.started = false; // onJoined has run; signaling messages wait until then
+    /** @type {ServerMessage[]} */
     this.early = [];
+    /** @type {MediaStreamTrack|null} */
     this.screen = null;
     this.screenStream = new MediaStream(); // its id tells the others which track is the screen
     this.ended = false;
-    this.onSigMessage = (e) => this.onMessage(e.detail);
-    this.onSigJoined = (e) => this.onJoined(e.detail);
+    this.onSigMessage = (/** @type {CustomEvent<ServerMessage>} */ e) => this.onMessage(e.detail);
+    this.onSigJoined = (/** @type {CustomEvent<JoinedMessage>} */ e) => this.onJoined(e.detail);
     this.sig.addEventListener('message', this.onSigMessage);
     this.sig.addEventListener('joined', this.onSigJoined);
     this.levelTimer = setInterval(() => this.readLevels(), LEVELS_MS);
-    this.localLevel = localLevelReader(this.stream);
+    this.localLevel = localLevelReader();
   }
 
+  /**
+   * @param {string} type
+   * @param {unknown} [detail]
+   */
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
   config() { return rtcConfig(onlyTURN(this.iceServers, this.turnURL), this.relayOnly); }
@@ -109,6 +134,8 @@ export class Call extends EventTarget {
    * Starts the call: the first joined message, with the TURN URL the
    * network check found best ('' = all). Room events that came meanwhile
    * are handled now, in order.
+   * @param {JoinedMessage} joined
+   * @param {string} [turnURL]
    */
   start(joined, turnURL = '') {
     this.turnURL = turnURL;
@@ -117,7 +144,10 @@ export class Call extends EventTarget {
     for (const m of this.early.splice(0)) this.onMessage(m);
   }
 
-  /** Handles a joined message: the first one, a resume, or a rejoin under a new id. */
+  /**
+   * Handles a joined message: the first one, a resume, or a rejoin under a new id.
+   * @param {JoinedMessage} m
+   */
   onJoined(m) {
     this.room = m.room;
     this.iceServers = Array.isArray(m.iceServers) ? m.iceServers : [];
@@ -170,6 +200,7 @@ export class Call extends EventTarget {
     for (const p of present.values()) this.addPeer(p, true);
   }
 
+  /** @param {ServerMessage} m a room event */
   onMessage(m) {
     if (this.ended) return;
     if (!this.started) { this.early.push(m); return; }
@@ -226,6 +257,8 @@ export class Call extends EventTarget {
   /**
    * Adds a connection to p. The newcomer (we, for peers listed in joined)
    * is impolite and offers first; perfect negotiation sorts out the rest.
+   * @param {RosterPeer} p
+   * @param {boolean} newcomer
    */
   addPeer(p, newcomer) {
     if (this.ended) return;
@@ -233,7 +266,7 @@ export class Call extends EventTarget {
     const peer = new Peer({ peerID: p.id, polite: !newcomer, waitForOffer: !newcomer, config: this.config() });
     const info = { id: p.id, name: cleanName(p.name), state: { ...(p.state || {}) } };
     this.peers.set(p.id, { peer, info });
-    peer.addEventListener('signal', (e) => {
+    peer.addEventListener('signal', (/** @type {CustomEvent} */ e) => {
       const s = e.detail;
       if (s.description) this.sig.send({ type: s.description.type, to: p.id, sdp: s.description.sdp });
       else this.sig.send({ type: 'candidate', to: p.id, candidate: s.candidate });
@@ -246,9 +279,9 @@ export class Call extends EventTarget {
       if (peer.state === 'failed' && this.turnURL) peer.setConfiguration({ iceServers: this.iceServers });
       this.emit('peer-updated', p.id);
     });
-    peer.addEventListener('chat', (e) => this.onChat(p.id, e.detail));
-    peer.addEventListener('datachannel', (e) => this.onChannel(p.id, e.detail));
-    for (const kind of ['audio', 'video', 'screen']) {
+    peer.addEventListener('chat', (/** @type {CustomEvent} */ e) => this.onChat(p.id, e.detail));
+    peer.addEventListener('datachannel', (/** @type {CustomEvent<RTCDataChannel>} */ e) => this.onChannel(p.id, e.detail));
+    for (const kind of /** @type {const} */ (['audio', 'video', 'screen'])) {
       const t = this.outgoing(kind);
       if (t) peer.setTrack(kind, t, kind === 'screen' ? this.screenStream : this.stream);
     }
@@ -260,6 +293,7 @@ export class Call extends EventTarget {
    * After a restart of the server, a peer not back yet keeps its
    * connection for the resume grace (and a little more: it may have
    * reconnected later than we did); gone if it does not return by then.
+   * @param {string} id
    */
   awaitReturn(id) {
     const e = this.peers.get(id);
@@ -273,7 +307,10 @@ export class Call extends EventTarget {
     }, wait);
   }
 
-  /** A peer awaited after a restart is back. */
+  /**
+   * A peer awaited after a restart is back.
+   * @param {string} id
+   */
   returned(id) {
     const e = this.peers.get(id);
     if (!e || !e.away) return;
@@ -291,6 +328,10 @@ export class Call extends EventTarget {
     this.applyCaps();
   }
 
+  /**
+   * @param {string} id
+   * @param {{name?: string, state?: Partial<PeerState>}} p a roster entry or a state event
+   */
   updateInfo(id, p) {
     const e = this.peers.get(id);
     if (!e) return;
@@ -299,14 +340,22 @@ export class Call extends EventTarget {
     this.emit('peer-updated', id);
   }
 
-  /** The track we send for a kind: 'audio', 'video' (the camera) or 'screen'. */
+  /**
+   * The track we send for a kind: 'audio', 'video' (the camera) or 'screen'.
+   * @param {'audio'|'video'|'screen'} kind
+   * @returns {MediaStreamTrack|null}
+   */
   outgoing(kind) {
     if (kind === 'screen') return this.screen;
     if (kind === 'video') return this.state.cameraOff ? null : this.tracks.video;
     return this.tracks.audio;
   }
 
-  /** Replaces our camera or microphone track (device change), on every peer, without renegotiation. */
+  /**
+   * Replaces our camera or microphone track (device change), on every peer, without renegotiation.
+   * @param {'audio'|'video'} kind
+   * @param {MediaStreamTrack|null} track
+   */
   setLocalTrack(kind, track) {
     const old = this.tracks[kind];
     if (old && old !== track) { this.stream.removeTrack(old); old.stop(); }
@@ -318,18 +367,24 @@ export class Call extends EventTarget {
     this.pushTrack(kind);
   }
 
+  /** @param {'audio'|'video'|'screen'} kind */
   pushTrack(kind) {
     const t = this.outgoing(kind);
     const stream = kind === 'screen' ? this.screenStream : this.stream;
     for (const { peer } of this.peers.values()) peer.setTrack(kind, t, stream);
   }
 
+  /** @param {boolean} muted */
   setMuted(muted) {
     if (this.tracks.audio) this.tracks.audio.enabled = !muted;
     this.setState({ muted });
   }
 
-  /** Camera off stops the track (the light goes out); on needs a fresh track. */
+  /**
+   * Camera off stops the track (the light goes out); on needs a fresh track.
+   * @param {boolean} off
+   * @param {MediaStreamTrack|null} [track]
+   */
   setCameraOff(off, track) {
     this.setState({ cameraOff: off });
     if (off) {
@@ -346,6 +401,7 @@ export class Call extends EventTarget {
    * Shares a screen track (null stops): an extra video track next to the
    * camera, which keeps going. The first share adds a sender (one
    * renegotiation); later ones replace its track.
+   * @param {MediaStreamTrack|null} track
    */
   setScreen(track) {
     if (this.screen && this.screen !== track) {
@@ -362,21 +418,27 @@ export class Call extends EventTarget {
     this.applyCaps();
   }
 
+  /** @param {boolean} on */
   setRecording(on) { this.setState({ recording: on }); }
 
+  /** @param {Partial<PeerState>} partial */
   setState(partial) {
     this.state = { ...this.state, ...partial };
     this.sig.sendState(this.state);
     this.emit('self');
   }
 
+  /** @param {string} name */
   setName(name) {
     this.name = cleanName(name);
     this.sig.sendState(this.state, this.name);
     this.emit('self');
   }
 
-  /** Relay only: hides our address from the others; restarts ICE on every peer. */
+  /**
+   * Relay only: hides our address from the others; restarts ICE on every peer.
+   * @param {boolean} on
+   */
   setRelayOnly(on) {
     this.relayOnly = !!on;
     for (const { peer } of this.peers.values()) peer.setConfiguration(this.config());
@@ -398,7 +460,10 @@ export class Call extends EventTarget {
     this.emit('levels', levels);
   }
 
-  /** Sends a chat message to everyone; returns it as shown locally. */
+  /**
+   * Sends a chat message to everyone and shows it here ('chat', self).
+   * @param {string} text
+   */
   sendChat(text) {
     text = String(text).slice(0, MAX_CHAT);
     if (!text.trim()) return;
@@ -407,6 +472,10 @@ export class Call extends EventTarget {
     this.emit('chat', { from: this.selfID, name: this.name, text, ts: msg.ts, self: true });
   }
 
+  /**
+   * @param {string} from peer id
+   * @param {any} m what the peer's chat channel carried
+   */
   onChat(from, m) {
     if (!m || m.type !== 'chat' || typeof m.text !== 'string') return;
     const e = this.peers.get(from);
@@ -414,7 +483,11 @@ export class Call extends EventTarget {
     this.emit('chat', { from, name: e ? e.info.name : '', text: m.text.slice(0, MAX_CHAT), ts: Date.now(), self: false });
   }
 
-  /** Sends file to one peer id, or to everyone when to is ''. */
+  /**
+   * Sends file to one peer id, or to everyone when to is ''.
+   * @param {File} file
+   * @param {string} [to]
+   */
   sendFile(file, to = '') {
     const targets = to ? [to] : [...this.peers.keys()];
     for (const id of targets) {
@@ -425,10 +498,14 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * @param {string} from peer id
+   * @param {RTCDataChannel} ch a channel the peer opened
+   */
   onChannel(from, ch) {
     if (ch.label !== 'file') { ch.close(); return; }
     const t = new FileReceive(ch);
-    t.addEventListener('meta', (e) => {
+    t.addEventListener('meta', (/** @type {CustomEvent<{name: string, size: number}>} */ e) => {
       this.emit('file', { transfer: t, incoming: true, peerID: from, name: e.detail.name, size: e.detail.size });
     }, { once: true });
   }
@@ -444,6 +521,7 @@ export class Call extends EventTarget {
    * with it every data channel and file transfer), stops every local
    * track (camera, microphone, screen: the lights go out), clears the
    * call's timers and stops listening to signaling. Safe to call twice.
+   * @param {string} [reason] what the person is told
    */
   end(reason = '') {
     if (this.ended) return;
@@ -464,6 +542,7 @@ export class Call extends EventTarget {
  * Reads the loudness of our own microphone (0..1) with an analyser; the
  * audio graph is built lazily for the current track and rebuilt when the
  * track changes.
+ * @returns {{read: (t: MediaStreamTrack|null) => number, close: () => void}}
  */
 function localLevelReader() {
   let ctx = null, an = null, track = null, buf = null;
@@ -487,7 +566,11 @@ function localLevelReader() {
   };
 }
 
-/** Names as the server allows them: at most 64 characters, no control characters. */
+/**
+ * Names as the server allows them: at most 64 characters, no control characters.
+ * @param {unknown} s
+ * @returns {string}
+ */
 export function cleanName(s) {
   // eslint-disable-next-line no-control-regex
   return String(s || '').replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 64);

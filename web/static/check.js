@@ -1,10 +1,11 @@
+// @ts-check
 // The /check page: browser capabilities, then the TURN reachability check
 // of netcheck.js with credentials from a throwaway meeting of our own.
 
 import { Signaling, SignalingError, preflight } from './signaling.js';
 import { checkNetwork } from './netcheck.js';
 
-const $ = (id) => document.getElementById(id);
+const $ = /** @type {CheckLookup} */ ((id) => document.getElementById(id));
 
 function line(ok, text) {
   const li = document.createElement('li');

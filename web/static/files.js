@@ -1,3 +1,4 @@
+// @ts-check
 // File transfer over a DataChannel per file and recipient. The sender reads
 // the File by slices (memory does not grow with the file), cuts 16 KiB
 // chunks, and waits on bufferedAmountLowThreshold when the channel's buffer
@@ -178,7 +179,10 @@ function parse(s) {
   try { return JSON.parse(s); } catch { return null; }
 }
 
-/** "5.0 MiB" */
+/**
+ * "5.0 MiB"
+ * @param {number} n bytes
+ */
 export function formatSize(n) {
   if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + ' GiB';
   if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MiB';

@@ -1,3 +1,4 @@
+// @ts-check
 // Local media: camera and microphone with fallbacks, device lists, the
 // microphone level meter and screen capture. No DOM besides what callers
 // pass in.
@@ -7,6 +8,8 @@
  * allowed and present: both, else microphone only, else camera only, else
  * nothing (receive-only). Returns the stream (possibly without tracks) and,
  * when something was not obtained, a sentence that says why.
+ * @param {{audioID?: string, videoID?: string, audio?: boolean, video?: boolean}} [want]
+ * @returns {Promise<{stream: MediaStream, blocked: {camera: boolean, microphone: boolean}, warning: string}>}
  */
 export async function openLocalMedia({ audioID = '', videoID = '', audio = true, video = true } = {}) {
   const stream = new MediaStream();
@@ -25,7 +28,7 @@ export async function openLocalMedia({ audioID = '', videoID = '', audio = true,
       // Fall through: try each kind alone to learn which one is refused.
     }
   }
-  for (const [kind, c] of [['microphone', a], ['camera', v]]) {
+  for (const [kind, c] of /** @type {['microphone'|'camera', boolean|MediaTrackConstraints][]} */ ([['microphone', a], ['camera', v]])) {
     if (!c) continue;
     try {
       const s = await navigator.mediaDevices.getUserMedia(kind === 'camera' ? { video: c } : { audio: c });
@@ -45,13 +48,23 @@ export function isBlocked(err) {
   return err?.name === 'NotAllowedError' || err?.name === 'SecurityError';
 }
 
+/**
+ * The camera constraints: 720p at 30 fps, on deviceID when given.
+ * @param {string} [deviceID]
+ * @returns {MediaTrackConstraints}
+ */
 export function videoConstraints(deviceID) {
   const c = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
   if (deviceID) c.deviceId = { exact: deviceID };
   return c;
 }
 
-/** Opens one kind ('audio'|'video') on a chosen device and returns its track. */
+/**
+ * Opens one kind ('audio'|'video') on a chosen device and returns its track.
+ * @param {'audio'|'video'} kind
+ * @param {string} deviceID
+ * @returns {Promise<MediaStreamTrack>}
+ */
 export async function openTrack(kind, deviceID) {
   const c = kind === 'video' ? { video: videoConstraints(deviceID) }
     : { audio: deviceID ? { deviceId: { exact: deviceID } } : true };
@@ -63,6 +76,9 @@ export async function openTrack(kind, deviceID) {
  * A short sentence for people about why a device could not be used, with
  * what to do. Never the browser's own message: it is written for
  * developers ("The object can not be found here.").
+ * @param {'camera'|'microphone'} kind
+ * @param {any} err what getUserMedia rejected with
+ * @returns {string}
  */
 export function explain(kind, err) {
   const K = kind.charAt(0).toUpperCase() + kind.slice(1);
@@ -82,7 +98,11 @@ export function explain(kind, err) {
   }
 }
 
-/** A sentence for a failed screen share, or '' when the person cancelled. */
+/**
+ * A sentence for a failed screen share, or '' when the person cancelled.
+ * @param {any} err what getDisplayMedia rejected with
+ * @returns {string}
+ */
 export function explainScreen(err) {
   switch (err && err.name) {
     case 'NotAllowedError':
@@ -106,7 +126,10 @@ export function canShareScreen() {
   return typeof navigator.mediaDevices?.getDisplayMedia === 'function';
 }
 
-/** Devices grouped by kind: {audioinput:[], videoinput:[], audiooutput:[]}. */
+/**
+ * Devices grouped by kind: {audioinput:[], videoinput:[], audiooutput:[]}.
+ * @returns {Promise<Record<MediaDeviceKind, MediaDeviceInfo[]>>}
+ */
 export async function listDevices() {
   const out = { audioinput: [], videoinput: [], audiooutput: [] };
   if (!navigator.mediaDevices?.enumerateDevices) return out;
@@ -116,7 +139,10 @@ export async function listDevices() {
   return out;
 }
 
-/** Screen capture; resolves with a video track or rejects. */
+/**
+ * Screen capture; resolves with a video track or rejects.
+ * @returns {Promise<MediaStreamTrack>}
+ */
 export async function openScreen() {
   const s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
   return s.getVideoTracks()[0];
@@ -125,6 +151,9 @@ export async function openScreen() {
 /**
  * Drives a <meter> with the level of the stream's audio track. Returns a
  * stop function.
+ * @param {MediaStream} stream
+ * @param {HTMLMeterElement} meter
+ * @returns {() => void}
  */
 export function levelMeter(stream, meter) {
   const track = stream.getAudioTracks()[0];

@@ -1,3 +1,4 @@
+// @ts-check
 // The network check: for each TURN URL the appliance handed out, try to
 // get a relay candidate through it alone, and say in plain words which ways
 // out work from this network. TURN credentials only reach clients admitted
@@ -6,7 +7,21 @@
 
 const GATHER_TIMEOUT_MS = 6000;
 
-/** Splits iceServers into one entry per URL: [{url, transport, server}]. */
+/**
+ * One probe's result.
+ * @typedef {{url: string, transport: string, ok: boolean, ms: number}} ProbeResult
+ */
+
+/**
+ * What a set of results means for calls: good is null when there is no relay.
+ * @typedef {{good: boolean|null, verdict: string}} Verdict
+ */
+
+/**
+ * Splits iceServers into one entry per URL: [{url, transport, server}].
+ * @param {RTCIceServer[]} iceServers
+ * @returns {{url: string, transport: string, server: RTCIceServer}[]}
+ */
 export function turnURLs(iceServers) {
   const out = [];
   for (const s of iceServers || []) {
@@ -24,6 +39,8 @@ export function turnURLs(iceServers) {
 /**
  * Gathers relay candidates through one TURN URL. Resolves with
  * {ok, ms, address} (address is the relay address given to us).
+ * @param {RTCIceServer} server one TURN URL with its credentials
+ * @returns {Promise<{ok: boolean, ms: number, address: string}>}
  */
 export async function probeTURN(server) {
   const pc = new RTCPeerConnection({ iceServers: [server], iceTransportPolicy: 'relay' });
@@ -52,6 +69,8 @@ const PREFERENCE = ['udp', 'tcp', 'tls']; // the cheapest way through first
  * the most preferred transport that works (UDP, else TCP, else TLS; ''
  * when none does), settled as soon as it is known; and all, every result
  * with the verdict: {results: [{url, transport, ok, ms}], verdict, good}.
+ * @param {RTCIceServer[]} iceServers
+ * @returns {{best: Promise<string>, all: Promise<{results: ProbeResult[]} & Verdict>}}
  */
 export function startNetworkCheck(iceServers) {
   const urls = turnURLs(iceServers);
@@ -74,7 +93,10 @@ export function startNetworkCheck(iceServers) {
   return { best, all };
 }
 
-/** Every probe's result with the verdict (startNetworkCheck's all). */
+/**
+ * Every probe's result with the verdict (startNetworkCheck's all).
+ * @param {RTCIceServer[]} iceServers
+ */
 export function checkNetwork(iceServers) {
   return startNetworkCheck(iceServers).all;
 }
@@ -83,6 +105,9 @@ export function checkNetwork(iceServers) {
  * iceServers with one TURN URL left, url (STUN kept): a connection then
  * makes one TURN allocation per network instead of one per network and
  * TURN URL. '' leaves them all.
+ * @param {RTCIceServer[]} iceServers
+ * @param {string} url
+ * @returns {RTCIceServer[]}
  */
 export function onlyTURN(iceServers, url) {
   if (!url) return iceServers;
@@ -98,7 +123,11 @@ export function onlyTURN(iceServers, url) {
   return kept ? out : iceServers;
 }
 
-/** Words for a set of probe results. */
+/**
+ * Words for a set of probe results.
+ * @param {ProbeResult[]} results
+ * @returns {Verdict}
+ */
 export function verdict(results) {
   if (results.length === 0) {
     return { good: null, verdict: 'This appliance offers no relay: calls work only where a direct path exists.' };

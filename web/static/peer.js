@@ -1,3 +1,4 @@
+// @ts-check
 // One RTCPeerConnection to one other participant, run with the W3C
 // "perfect negotiation" pattern: either side may offer at any time; on an
 // offer collision the polite side rolls back and the impolite side ignores
@@ -51,6 +52,7 @@ export class Peer extends EventTarget {
     this.settingRemoteAnswer = false;
     this.pending = []; // candidates received before a remote description
     this.chain = Promise.resolve(); // serialises incoming signals
+    /** @type {{audio: RTCRtpSender|null, video: RTCRtpSender|null, screen: RTCRtpSender|null}} */
     this.senders = { audio: null, video: null, screen: null };
     // What the other side sends: its camera and microphone in one stream,
     // its shared screen (an extra video track) in another. The screen's
@@ -58,6 +60,7 @@ export class Peer extends EventTarget {
     // track counts as camera or microphone.
     this.remoteStream = new MediaStream();
     this.remoteScreen = new MediaStream();
+    /** @type {Map<MediaStreamTrack, string>} */
     this.remoteTracks = new Map(); // MediaStreamTrack -> the sender's stream id
     this.remoteScreenID = '';
     this.localScreenID = '';
@@ -65,6 +68,12 @@ export class Peer extends EventTarget {
     this.disconnectTimer = 0;
     this.lastRestart = 0;
     this.directTries = 0;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.restartTimer = undefined; // a restart held back by the backoff
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.stuckTimer = undefined; // the stuck-connection watchdog (watch)
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.directTimer = undefined; // the look for a better, direct pair (onState, preferDirect)
 
     const pc = this.pc;
     // Chat rides one negotiated channel (same id on both sides): no race on
@@ -87,6 +96,10 @@ export class Peer extends EventTarget {
     pc.oniceconnectionstatechange = () => this.onState();
   }
 
+  /**
+   * @param {string} type
+   * @param {unknown} [detail]
+   */
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
   /** Chat-channel messages: 'media' is ours, the rest go to the call. */
@@ -160,7 +173,10 @@ export class Peer extends EventTarget {
     }
   }
 
-  /** Takes a {description} or {candidate} from the other side. */
+  /**
+   * Takes a {description} or {candidate} from the other side.
+   * @param {{description?: RTCSessionDescriptionInit, candidate?: any}} msg
+   */
   handleSignal(msg) {
     this.chain = this.chain.then(() => this.applySignal(msg)).catch((err) => {
       console.warn('peer', this.id, 'signal failed', err);
@@ -168,6 +184,7 @@ export class Peer extends EventTarget {
     return this.chain;
   }
 
+  /** @param {{description?: RTCSessionDescriptionInit, candidate?: any}} msg */
   async applySignal({ description, candidate }) {
     if (this.closed) return;
     const pc = this.pc;
@@ -270,7 +287,10 @@ export class Peer extends EventTarget {
     this.restart('a direct path works; leaving the relay');
   }
 
-  /** ICE restart: new ufrag/pwd and candidates, same media. */
+  /**
+   * ICE restart: new ufrag/pwd and candidates, same media.
+   * @param {string} reason for the console
+   */
   restart(reason) {
     if (this.closed) return;
     const now = Date.now();
@@ -288,6 +308,7 @@ export class Peer extends EventTarget {
    * ICE restart if the connection goes through the relay (or is not
    * connected): after a restart of the server its allocations are gone.
    * A direct connection is left alone.
+   * @param {string} reason for the console
    */
   async restartIfRelayed(reason) {
     if (this.closed) return;
@@ -312,7 +333,10 @@ export class Peer extends EventTarget {
     this.watch();
   }
 
-  /** Applies fresh iceServers or a new transport policy; a policy change restarts ICE. */
+  /**
+   * Applies fresh iceServers or a new transport policy; a policy change restarts ICE.
+   * @param {RTCConfiguration} config
+   */
   setConfiguration(config) {
     const cur = this.pc.getConfiguration();
     this.pc.setConfiguration({ ...cur, ...config });
@@ -328,6 +352,9 @@ export class Peer extends EventTarget {
    * Sends track as this side's audio or video (kind). The first track of a
    * kind adds a sender (one renegotiation); later ones replace the sender's
    * track in place, which needs none. A null track sends nothing.
+   * @param {'audio'|'video'|'screen'} kind
+   * @param {MediaStreamTrack|null} track
+   * @param {MediaStream} stream the stream the other side files it under
    */
   async setTrack(kind, track, stream) {
     if (this.closed) return;
@@ -344,7 +371,11 @@ export class Peer extends EventTarget {
     this.senders[kind] = this.pc.addTrack(track, stream);
   }
 
-  /** Caps the video we send to this peer (mesh budget) on the camera or screen sender. */
+  /**
+   * Caps the video we send to this peer (mesh budget) on the camera or screen sender.
+   * @param {RTCRtpEncodingParameters} cap
+   * @param {'video'|'screen'} [kind]
+   */
   async capVideo({ maxBitrate, scaleResolutionDownBy }, kind = 'video') {
     const s = this.senders[kind];
     if (!s) return;
@@ -359,14 +390,21 @@ export class Peer extends EventTarget {
     if (changed) await s.setParameters(p).catch((err) => console.warn('capVideo', err));
   }
 
-  /** Sends a chat-channel message (an object, JSON encoded). */
+  /**
+   * Sends a chat-channel message (an object, JSON encoded).
+   * @param {object} obj
+   * @returns {boolean} false when the channel is not open
+   */
   sendChat(obj) {
     if (this.chat.readyState !== 'open') return false;
     this.chat.send(JSON.stringify(obj));
     return true;
   }
 
-  /** Opens a new data channel, e.g. for a file. */
+  /**
+   * Opens a new data channel, e.g. for a file.
+   * @param {string} label
+   */
   createChannel(label) { return this.pc.createDataChannel(label, { ordered: true }); }
 
   stats() { return this.pc.getStats(); }

@@ -1,3 +1,4 @@
+// @ts-check
 // Local recording of the call: the visible tiles drawn onto a canvas and
 // everyone's audio mixed, recorded with MediaRecorder into a WebM file that
 // stays on this computer. The others are told through signaling state.
@@ -16,7 +17,27 @@ export class CallRecorder {
   constructor(videos) {
     this.videos = videos;
     this.chunks = [];
+    /** @type {Map<string, MediaStreamAudioSourceNode>} */
     this.sources = new Map(); // MediaStreamTrack id -> source node
+    // Set by start():
+    /** @type {HTMLCanvasElement|undefined} */
+    this.canvas = undefined;
+    /** @type {CanvasRenderingContext2D|undefined} */
+    this.ctx2d = undefined;
+    /** @type {AudioContext|undefined} */
+    this.audio = undefined; // the audio mix
+    /** @type {MediaStreamAudioDestinationNode|undefined} */
+    this.dest = undefined;
+    /** @type {ReturnType<typeof setInterval>|undefined} */
+    this.timer = undefined; // draws the canvas
+    /** @type {Date|undefined} */
+    this.started = undefined;
+    /** @type {MediaStream|undefined} */
+    this.stream = undefined; // what is recorded
+    /** @type {MediaRecorder|undefined} */
+    this.rec = undefined;
+    /** @type {boolean|undefined} */
+    this.stopped = undefined; // set by stop()
   }
 
   static supported() {
@@ -55,7 +76,10 @@ export class CallRecorder {
     this.rec.start(1000);
   }
 
-  /** Mixes in the audio of a stream (call again when tracks change). */
+  /**
+   * Mixes in the audio of a stream (call again when tracks change).
+   * @param {MediaStream} stream
+   */
   addAudio(stream) {
     if (!this.audio) return;
     for (const t of stream.getAudioTracks()) {
@@ -86,6 +110,7 @@ export class CallRecorder {
   /**
    * Stops and resolves with {blob, filename, durationMs}: the WebM with its
    * duration and cues written in (or as recorded, if it cannot be read).
+   * @returns {Promise<{blob: Blob, filename: string, durationMs: number}>}
    */
   async stop() {
     this.stopped = true;

@@ -1,3 +1,4 @@
+// @ts-check
 // Incremental SHA-256 (FIPS 180-4). WebCrypto only hashes a whole buffer,
 // and a file transfer must not hold the whole file in memory, so the sender
 // and the receiver feed chunks through this as they go.

@@ -1,3 +1,4 @@
+// @ts-check
 // The signaling client: one WebSocket to /ws speaking docs/protocol.md.
 // It joins a room, keeps the connection alive with application pings,
 // and after a drop reconnects with backoff and resumes with the resume
@@ -9,6 +10,7 @@
 // the message), 'joined' (detail = joined message, also after a resume or
 // rejoin), 'status' (detail = 'connecting'|'connected'|'reconnecting'|'closed'),
 // 'fatal' (detail = reason).
+// The messages' types are in web/types/protocol.d.ts (make jscheck).
 
 const PING_MS = 10000; // app-level ping: browsers cannot see WS pings
 const DEAD_MS = 25000; // no message for this long: the connection is dead
@@ -23,15 +25,23 @@ const NODES_MAX = 16;
 // without SDP and candidate bodies, on the console.
 const DEBUG = globalThis.__streamsyncDebug || new URLSearchParams(location.search).has('debug');
 
+/**
+ * @param {'<-'|'->'} dir
+ * @param {ServerMessage|ClientMessage} m
+ */
 function trace(dir, m) {
   if (!DEBUG) return;
-  const { sdp, candidate, resumeToken, resume, password, iceServers, ...rest } = m;
+  const { sdp, candidate, resumeToken, resume, password, iceServers, ...rest } = /** @type {any} */ (m);
   if (candidate && typeof candidate.candidate === 'string') rest.typ = /typ (\w+)/.exec(candidate.candidate)?.[1];
   console.debug('signaling', dir, JSON.stringify(rest));
 }
 
 /** Error returned by join when the server answers with an error message. */
 export class SignalingError extends Error {
+  /**
+   * @param {string} code the protocol's error code, or 'connect'
+   * @param {string} [message]
+   */
   constructor(code, message) {
     super(message || code);
     this.code = code;
@@ -47,6 +57,8 @@ export function signalingURL(loc = location) {
  * The WebSocket URL of the signaling endpoint of a cluster node, from its
  * public URL ("https://b.example.com/call" gives "wss://b.example.com/call/ws"),
  * or '' when it is not an http(s) URL.
+ * @param {string} base
+ * @returns {string}
  */
 export function nodeSignalingURL(base) {
   let u;
@@ -59,6 +71,10 @@ export function nodeSignalingURL(base) {
  * The order a dropped page tries the nodes in: the one it was on, then
  * the one it came from, then the others in a random order (the pages of a
  * dead node spread over the rest). Each once.
+ * @param {string} current
+ * @param {string} home
+ * @param {string[]} nodes
+ * @returns {string[]}
  */
 export function failoverOrder(current, home, nodes) {
   const others = nodes.filter((u) => u !== current && u !== home);
@@ -74,6 +90,7 @@ export function failoverOrder(current, home, nodes) {
  * plain HTTP; with a room id, also room: {exists, peers} when the server
  * can tell.
  */
+/** @returns {Promise<PreflightAnswer>} */
 export async function preflight(room = '') {
   const q = room ? '?room=' + encodeURIComponent(room) : '';
   const r = await fetch('/ws' + q, { headers: { Accept: 'application/json' }, cache: 'no-store' });
@@ -86,23 +103,48 @@ export class Signaling extends EventTarget {
     super();
     this.url = url; // the node in use
     this.home = url; // the page's own node
+    /** @type {string[]} */
     this.nodes = []; // the cluster's nodes' signaling URLs, from welcome
+    /** @type {string[]} */
     this.rotation = []; // the nodes to try, in order, while reconnecting
     this.joinedURL = ''; // the node of the last joined
     this.moved = false; // the last joined came from another node than the one before
     this.downSince = 0; // when the connection dropped (0 while connected)
+    /** @type {WebSocket|null} */
     this.ws = null;
+    /** @type {JoinedMessage|null} */
     this.joinedMsg = null; // last joined
     this.resumeToken = '';
+    /** @type {JoinMessage|null} */
     this.joinRequest = null; // what to send to (re)join when resume fails
+    /** @type {string|undefined} */
     this.name = undefined; // our name, once changed in the call (else joinRequest's)
+    /** @type {ClientMessage[]} */
     this.queue = [];
     this.stopped = false;
     this.attempt = 0;
     this.timer = 0;
     this.pingTimer = 0;
     this.lastHeard = 0;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.openTimer = undefined; // a reconnect not open in time tries the next node (connect)
+    /** @type {'connecting'|'connected'|'reconnecting'|'closed'} */
     this.status = 'closed';
+    /**
+     * The join waiting for its first joined, set by join().
+     * @type {{resolve: (m: JoinedMessage) => void, reject: (err: Error) => void}|null|undefined}
+     */
+    this.pendingJoin = undefined;
+    /**
+     * The server's limits, from welcome and joined.
+     * @type {Partial<ServerLimits>|undefined}
+     */
+    this.limits = undefined;
+    /**
+     * Our public state as last sent (sendState), for a rejoin.
+     * @type {PeerState|undefined}
+     */
+    this.state = undefined;
     this.pagehide = () => this.leave();
     addEventListener('pagehide', this.pagehide);
     // The network changed (Wi-Fi to cellular, a new address): the socket
@@ -115,8 +157,13 @@ export class Signaling extends EventTarget {
     if (navigator.connection) navigator.connection.addEventListener('change', this.netchange);
   }
 
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 
+  /** @param {Signaling['status']} s */
   setStatus(s) {
     if (this.status === s) return;
     this.status = s;
@@ -126,6 +173,8 @@ export class Signaling extends EventTarget {
   /**
    * Connects and joins (or creates, with room '') a room. Resolves with the
    * joined message; rejects with a SignalingError (code from the protocol).
+   * @param {{room?: string, name?: string, password?: string, state?: PeerState}} request
+   * @returns {Promise<JoinedMessage>}
    */
   join({ room = '', name = '', password = '', state }) {
     this.joinRequest = { type: 'join', room, name, password, state };
@@ -164,7 +213,7 @@ export class Signaling extends EventTarget {
       if (this.resumeToken) {
         // Name and state go along: a server restarted since the token was
         // issued takes them for the place it gives back (protocol §6).
-        const r = this.joinRequest || {};
+        const r = this.joinRequest || /** @type {Partial<JoinMessage>} */ ({});
         this.raw({ type: 'join', resume: this.resumeToken, name: this.name ?? r.name ?? '', state: this.state || r.state });
       } else {
         this.raw(this.joinRequest);
@@ -187,6 +236,7 @@ export class Signaling extends EventTarget {
     };
   }
 
+  /** @param {WebSocket} ws */
   keepalive(ws) {
     if (ws.readyState !== WebSocket.OPEN) return;
     if (Date.now() - this.lastHeard > DEAD_MS) {
@@ -199,13 +249,21 @@ export class Signaling extends EventTarget {
   /**
    * Gives up on a socket at once: a socket whose address vanished may take
    * minutes to report its close, and the call cannot wait for it.
+   * @param {WebSocket} ws
+   * @param {number} code
+   * @param {string} reason
    */
   abandon(ws, code, reason) {
     if (this.ws === ws) this.attempt = 0;
     this.drop(ws, code, reason);
   }
 
-  /** Closes a socket without waiting for it and goes on as if it had closed. */
+  /**
+   * Closes a socket without waiting for it and goes on as if it had closed.
+   * @param {WebSocket} ws
+   * @param {number} code
+   * @param {string} reason
+   */
   drop(ws, code, reason) {
     ws.onopen = ws.onmessage = ws.onclose = null;
     try { ws.close(); } catch { /* already closing */ }
@@ -215,6 +273,7 @@ export class Signaling extends EventTarget {
     this.onClose(code, reason);
   }
 
+  /** @param {ServerMessage} m */
   onMessage(m) {
     switch (m.type) {
       case 'welcome':
@@ -270,6 +329,10 @@ export class Signaling extends EventTarget {
     this.emit('message', m);
   }
 
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
   onClose(code, reason) {
     if (this.stopped) { this.setStatus('closed'); return; }
     if (code === 1000 || code === 4000) {
@@ -299,6 +362,7 @@ export class Signaling extends EventTarget {
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
+  /** @param {SignalingError} err */
   failJoin(err) {
     if (this.pendingJoin) {
       this.pendingJoin.reject(err);
@@ -310,7 +374,10 @@ export class Signaling extends EventTarget {
     this.setStatus('closed');
   }
 
-  /** Sends a message; while reconnecting it is queued for the resumed connection. */
+  /**
+   * Sends a message; while reconnecting it is queued for the resumed connection.
+   * @param {ClientMessage} m
+   */
   send(m) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN && this.status === 'connected') {
       this.raw(m);
@@ -319,6 +386,7 @@ export class Signaling extends EventTarget {
     }
   }
 
+  /** @param {ClientMessage} m */
   raw(m) {
     trace('->', m);
     this.ws.send(JSON.stringify(m));
@@ -329,10 +397,15 @@ export class Signaling extends EventTarget {
     for (const m of q) this.raw(m);
   }
 
-  /** Our public state; remembered so a rejoin after a failed resume keeps it. */
+  /**
+   * Our public state; remembered so a rejoin after a failed resume keeps it.
+   * @param {PeerState} state
+   * @param {string} [name] our new name; absent: unchanged
+   */
   sendState(state, name) {
     this.state = state;
     if (name !== undefined) this.name = name;
+    /** @type {StateUpdate} */
     const m = { type: 'state', state };
     if (name !== undefined) m.name = name;
     this.send(m);
@@ -348,6 +421,7 @@ export class Signaling extends EventTarget {
     this.stop('You left the call.');
   }
 
+  /** @param {string} reason what the person is told */
   stop(reason) {
     this.stopped = true;
     clearTimeout(this.timer);

@@ -1,3 +1,4 @@
+// @ts-check
 // Reading a peer connection's path out of getStats: which candidate pair
 // carries the media, and how to say that in words.
 
@@ -66,7 +67,12 @@ function relayProtocol(local) {
   return (local.relayProtocol || 'udp').toUpperCase();
 }
 
-/** Bits per second between two samples of selectedPath, or null. */
+/**
+ * Bits per second between two samples of selectedPath, or null.
+ * @param {ReturnType<typeof selectedPath>} prev
+ * @param {ReturnType<typeof selectedPath>} cur
+ * @returns {number|null}
+ */
 export function bitrate(prev, cur) {
   if (!prev || !cur || cur.timestamp <= prev.timestamp) return null;
   const secs = (cur.timestamp - prev.timestamp) / 1000;
@@ -74,7 +80,10 @@ export function bitrate(prev, cur) {
   return Math.max(0, (bytes * 8) / secs);
 }
 
-/** Formats bits per second for people: "1.2 Mbit/s". */
+/**
+ * Formats bits per second for people: "1.2 Mbit/s".
+ * @param {number|null} bps
+ */
 export function formatBitrate(bps) {
   if (bps == null) return '–';
   if (bps >= 1e6) return (bps / 1e6).toFixed(1) + ' Mbit/s';
