@@ -1,9 +1,14 @@
 package web
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -87,6 +92,129 @@ func declaredElements(t *testing.T, decl, iface string) map[string]string {
 	}
 	if len(out) == 0 {
 		t.Fatalf("types/pages.d.ts: %s lists nothing", iface)
+	}
+	return out
+}
+
+// protocolTypes pairs the server's message structs (signaling/protocol.go)
+// with their declarations for the page (types/protocol.d.ts).
+var protocolTypes = []struct{ goType, tsType string }{
+	{"State", "PeerState"},
+	{"Peer", "RosterPeer"},
+	{"limits", "ServerLimits"},
+	{"welcomeMsg", "WelcomeMessage"},
+	{"joinedMsg", "JoinedMessage"},
+	{"peerJoinedMsg", "PeerJoinedMessage"},
+	{"peerLeftMsg", "PeerLeftMessage"},
+	{"stateMsg", "StateEvent"},
+	{"iceServersMsg", "IceServersMessage"},
+	{"errorMsg", "ErrorMessage"},
+}
+
+// TestProtocolTypesMatchServer keeps types/protocol.d.ts, the message
+// envelope make jscheck holds the page to, in step with what the server
+// sends: each server message's declaration has exactly the JSON fields of
+// its struct, relayed offers, answers and candidates together have the
+// relay's, and every field the page may send is one the server reads.
+func TestProtocolTypesMatchServer(t *testing.T) {
+	decl, err := os.ReadFile("types/protocol.d.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	structs := jsonFields(t, "../signaling/protocol.go")
+	check := func(goType string, goFields []string, tsTypes ...string) {
+		t.Helper()
+		ts := map[string]bool{}
+		for _, name := range tsTypes {
+			for f := range declaredFields(t, string(decl), name) {
+				ts[f] = true
+			}
+		}
+		want := map[string]bool{}
+		for _, f := range goFields {
+			want[f] = true
+			if !ts[f] {
+				t.Errorf("signaling.%s has %q; %s (types/protocol.d.ts) does not", goType, f, strings.Join(tsTypes, ", "))
+			}
+		}
+		for f := range ts {
+			if !want[f] {
+				t.Errorf("%s (types/protocol.d.ts) has %q; signaling.%s does not", strings.Join(tsTypes, ", "), f, goType)
+			}
+		}
+	}
+	for _, p := range protocolTypes {
+		fields, ok := structs[p.goType]
+		if !ok {
+			t.Fatalf("signaling/protocol.go: no struct %s", p.goType)
+		}
+		check(p.goType, fields, p.tsType)
+	}
+	check("relayMsg", structs["relayMsg"], "RelayedDescription", "RelayedCandidate")
+
+	// What the page sends is read by the server (inbound), type aside.
+	read := map[string]bool{}
+	for _, f := range structs["inbound"] {
+		read[f] = true
+	}
+	for _, name := range []string{"JoinMessage", "StateUpdate", "DescriptionOut", "CandidateOut"} {
+		for f := range declaredFields(t, string(decl), name) {
+			if !read[f] {
+				t.Errorf("%s (types/protocol.d.ts) sends %q, which signaling's inbound does not read", name, f)
+			}
+		}
+	}
+}
+
+// jsonFields returns the JSON field names of every struct in a Go file.
+func jsonFields(t *testing.T, file string) map[string][]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		spec, ok := n.(*ast.TypeSpec)
+		if !ok {
+			return true
+		}
+		st, ok := spec.Type.(*ast.StructType)
+		if !ok {
+			return false
+		}
+		var names []string
+		for _, field := range st.Fields.List {
+			if field.Tag == nil {
+				continue
+			}
+			tag, _ := strconv.Unquote(field.Tag.Value)
+			name, _, _ := strings.Cut(reflect.StructTag(tag).Get("json"), ",")
+			if name != "" && name != "-" {
+				names = append(names, name)
+			}
+		}
+		out[spec.Name.Name] = names
+		return false
+	})
+	return out
+}
+
+// declaredFields returns the field names of interface name in a .d.ts.
+func declaredFields(t *testing.T, decl, name string) map[string]bool {
+	t.Helper()
+	start := strings.Index(decl, "interface "+name+" {")
+	if start < 0 {
+		t.Fatalf("types/protocol.d.ts: no interface %s", name)
+	}
+	body := decl[start:]
+	body = body[:strings.Index(body, "\n}")]
+	out := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  (\w+)\??:`).FindAllStringSubmatch(body, -1) {
+		out[m[1]] = true
+	}
+	if len(out) == 0 {
+		t.Fatalf("types/protocol.d.ts: %s declares no field", name)
 	}
 	return out
 }
