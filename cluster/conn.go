@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/streamsync/streamsync/signaling"
 )
 
 // Headers of a message relayed to a peer on another node; the body is the
@@ -15,7 +18,7 @@ import (
 const (
 	hdrRoom = "Ss-Room" // room key
 	hdrTo   = "Ss-To"   // peer id
-	hdrRev  = "Ss-Rev"  // revision of the room the sender had seen
+	hdrRev  = "Ss-Seq"  // last room event the sender's node had applied
 )
 
 func joinURLs(urls []string) string { return strings.Join(urls, ",") }
@@ -92,28 +95,77 @@ func (r *Registry) subscribe() error {
 	return nil
 }
 
-// publishRelay sends msg to peer to of room key, served by node.
-func (r *Registry) publishRelay(node, key, to string, need uint64, msg []byte) error {
-	m := nats.NewMsg(r.subject("to", node))
-	m.Header.Set(hdrRoom, key)
-	m.Header.Set(hdrTo, to)
-	m.Header.Set(hdrRev, strconv.FormatUint(need, 10))
-	m.Data = msg
-	return r.nc.PublishMsg(m)
+// Answers to a relayed message.
+const (
+	relayOK      = "ok"
+	relayUnknown = "unknown"
+	relayMoved   = "moved " // then the incarnation now serving the peer
+)
+
+// relayHops bounds how many moves a relayed message follows.
+const relayHops = 3
+
+// sendRemote sends msg to peer to of room key, served by node, and waits
+// until that node holds it, following the peer if it moved. A node with no
+// subscription is gone: the peer's place waits for a resume elsewhere and
+// the message is lost, as one sent to a dropped connection is.
+func (r *Registry) sendRemote(node, key, to string, need uint64, msg []byte) error {
+	for range relayHops {
+		if !r.nc.IsConnected() {
+			return signaling.ErrUnavailable
+		}
+		m := nats.NewMsg(r.subject("to", node))
+		m.Header.Set(hdrRoom, key)
+		m.Header.Set(hdrTo, to)
+		m.Header.Set(hdrRev, strconv.FormatUint(need, 10))
+		m.Data = msg
+		r.stats.remoteSends.Add(1)
+		resp, err := r.nc.RequestMsg(m, opTimeout)
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return nil
+		case err != nil:
+			return signaling.ErrUnavailable
+		}
+		ans := string(resp.Data)
+		switch {
+		case ans == relayOK:
+			return nil
+		case strings.HasPrefix(ans, relayMoved) && validName(ans[len(relayMoved):], 128):
+			node = ans[len(relayMoved):]
+			r.stats.forwarded.Add(1)
+		default:
+			return signaling.ErrUnknownPeer
+		}
+	}
+	return signaling.ErrUnavailable
 }
 
-// onRelay delivers a message relayed from another node to a local peer.
+// onRelay takes a message relayed from another node for a local peer, and
+// answers once it holds it (delivered, or waiting for the room events its
+// sender had seen), or where the peer went.
 func (r *Registry) onRelay(m *nats.Msg) {
 	r.stats.received.Add(1)
 	key, to := m.Header.Get(hdrRoom), m.Header.Get(hdrTo)
 	need, _ := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
+	ans := relayUnknown
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	rm := r.rooms[key]
-	if rm == nil {
-		return
+	if rm := r.rooms[key]; rm != nil {
+		l := rm.local[to]
+		switch {
+		case l != nil && l.fwd != "":
+			ans = relayMoved + l.fwd
+		case l != nil && !l.leaving:
+			r.deliverRelayLocked(l, m.Data, need)
+			ans = relayOK
+		default:
+			if i := rm.rec.find(to); i >= 0 && rm.rec.Members[i].Node != r.node {
+				ans = relayMoved + rm.rec.Members[i].Node
+			}
+		}
 	}
-	r.deliverRelayLocked(key, rm, to, m.Data, need)
+	r.mu.Unlock()
+	_ = m.Respond([]byte(ans))
 }
 
 // handOffReq asks the node holding a peer to give it up to node To.
@@ -123,13 +175,25 @@ type handOffReq struct {
 	To   string `json:"to"`
 }
 
+// handOffResp is the old node's answer: what it had queued for the peer,
+// the last room event it delivered (the new node delivers the later
+// ones), and the relayed messages still waiting for room events.
 type handOffResp struct {
-	OK     bool     `json:"ok"`
-	Queued [][]byte `json:"queued,omitempty"`
+	OK     bool        `json:"ok"`
+	Queued [][]byte    `json:"queued,omitempty"`
+	Cursor uint64      `json:"cursor,omitempty"`
+	Held   []heldRelay `json:"held,omitempty"`
 }
 
-// onHandOff gives a local peer up to the node it resumed on: deliveries
-// are forwarded there from now on, and what was queued goes in the reply.
+type heldRelay struct {
+	Msg  []byte `json:"msg"`
+	Need uint64 `json:"need"`
+}
+
+// onHandOff gives a local peer up to the node it resumed on: from now on
+// it gets no room events here (the new node delivers those after the
+// cursor) and relays for it are redirected there. A repeated request (the
+// first answer was lost) gets the same answer.
 func (r *Registry) onHandOff(m *nats.Msg) {
 	var req handOffReq
 	reply := func(resp handOffResp) {
@@ -145,21 +209,41 @@ func (r *Registry) onHandOff(m *nats.Msg) {
 	if rm := r.rooms[req.Room]; rm != nil {
 		l = rm.local[req.Peer]
 	}
-	if l == nil || l.fwd != "" || l.leaving || l.since == pendingSince {
+	switch {
+	case l != nil && l.fwd == req.To && l.handed != nil:
+		resp := *l.handed
+		r.mu.Unlock()
+		reply(resp)
+		return
+	case l == nil || l.fwd != "" || l.leaving || l.pending:
 		r.mu.Unlock()
 		reply(handOffResp{})
 		return
 	}
 	l.fwd, l.fwdUntil = req.To, time.Now().Add(forwardFor)
+	resp := handOffResp{OK: true, Cursor: l.seq}
+	for _, h := range l.held {
+		resp.Held = append(resp.Held, heldRelay{Msg: h.msg, Need: h.need})
+	}
+	held := l.held
+	l.held = nil
 	r.mu.Unlock()
 
 	queued, ok := r.callHandOff(l.m)
+	r.mu.Lock()
 	if !ok {
-		r.mu.Lock()
-		l.fwd = ""
+		// Still ours (a resume here won): it gets what it missed meanwhile.
+		l.fwd, l.held = "", append(held, l.held...)
+		if rm := r.rooms[req.Room]; rm != nil && rm.local[req.Peer] == l {
+			r.catchUpLocked(rm, req.Peer, l, l.seq)
+			r.releaseLocked(l, false)
+		}
 		r.mu.Unlock()
 		reply(handOffResp{})
 		return
 	}
-	reply(handOffResp{OK: true, Queued: queued})
+	resp.Queued = queued
+	l.handed = &resp
+	r.mu.Unlock()
+	reply(resp)
 }

@@ -133,11 +133,13 @@ func (r *Registry) sweep() {
 	reaper := up && r.reaperLocked(now)
 	for key, rm := range r.rooms {
 		for id, l := range rm.local {
-			if l.fwd != "" && now.After(l.fwdUntil) {
+			switch {
+			case l.fwd != "" && now.After(l.fwdUntil):
 				delete(rm.local, id)
+			case !l.pending && l.fwd == "":
+				r.releaseLocked(l, true)
 			}
 		}
-		r.flushLocked(rm, true)
 		if !reaper || rm.dirty || rm.rev == 0 {
 			continue
 		}
@@ -198,7 +200,7 @@ func (r *Registry) sweep() {
 // room; the others see them leave with reason "gone".
 func (r *Registry) removeGone(key string, peers map[string]string) {
 	var removed []string
-	_, after, base, rev, err := r.write(key, func(rec *record, exists bool) error {
+	_, after, _, rev, err := r.write(key, func(rec *record, exists bool) error {
 		removed = removed[:0]
 		if !exists {
 			return errSkip
@@ -213,7 +215,9 @@ func (r *Registry) removeGone(key string, peers map[string]string) {
 			return errSkip
 		}
 		slices.Sort(removed)
-		rec.Ev = &event{Peer: removed[0], Kind: evLeave, Msg: signaling.PeerGoneMessage(removed[0])}
+		for _, id := range removed {
+			rec.announce(event{Peer: id, Kind: evLeave, Msg: signaling.PeerGoneMessage(id)})
+		}
 		return nil
 	})
 	if err != nil {
@@ -227,7 +231,7 @@ func (r *Registry) removeGone(key string, peers map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rm := r.rooms[key]; rm != nil {
-		r.adoptLocked(rm, after, base, rev)
+		r.adoptLocked(rm, after, rev)
 	}
 }
 
@@ -261,7 +265,10 @@ func (r *Registry) reconcile() {
 	ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
 	defer cancel()
 	for _, j := range jobs {
-		j.rec.Ev = nil // the other nodes work out what changed
+		// The other nodes work out what changed: a new event number with
+		// no log makes them resync from the difference.
+		j.rec.Ev, j.rec.Log = nil, nil
+		j.rec.Seq++
 		var rev uint64
 		var err error
 		if j.rev == 0 {
@@ -284,7 +291,16 @@ func (r *Registry) reconcile() {
 				rm.lastWrite = max(rm.lastWrite, rev)
 			}
 			if rm.gen == j.gen {
+				// Our peers have seen all of it: the bucket's copy is ours.
 				rm.dirty = false
+				if rm.rev == rev {
+					rm.rec = j.rec
+				}
+				for _, l := range rm.local {
+					if !l.pending {
+						l.seq = max(l.seq, rm.rec.Seq)
+					}
+				}
 			}
 		}
 		r.mu.Unlock()

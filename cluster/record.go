@@ -11,14 +11,24 @@ import (
 )
 
 // record is the value stored in the bucket for one room: its members in
-// join order and the change that made this revision. Every write is a
-// compare-and-set on the previous revision, so the revisions of a room
-// are its one event order, on every node.
+// join order, the change that made this revision, and the room's last
+// events. Every write is a compare-and-set on the previous revision, so
+// the room has one event order, on every node: Seq numbers its announced
+// events (join, leave, state) and Log keeps the last logLen of them, so a
+// node that missed revisions (a watcher that skipped some, a peer resuming
+// from another node) delivers exactly the events it lacks.
 type record struct {
 	Members []member  `json:"members"`
 	Ev      *event    `json:"ev,omitempty"`
 	Empty   time.Time `json:"empty,omitzero"` // when the last member left
+	Seq     uint64    `json:"seq,omitempty"`  // the room's last announced event
+	Log     []event   `json:"log,omitempty"`  // events Seq-len(Log)+1 … Seq, in order
 }
+
+// logLen bounds a record's event log. It covers the revisions a busy
+// watcher skips and the events of a hand-over; past it, members are
+// brought up to date by the roster's difference (a resync).
+const logLen = 32
 
 // member is one peer of a room and where it is served.
 type member struct {
@@ -33,6 +43,7 @@ type event struct {
 	Peer string          `json:"peer"`
 	Kind string          `json:"kind"`
 	Msg  json.RawMessage `json:"msg,omitempty"`
+	Seq  uint64          `json:"seq,omitempty"` // in Log: the event's number in the room
 }
 
 // Event kinds.
@@ -46,7 +57,33 @@ const (
 
 func (r record) clone() record {
 	r.Members = slices.Clone(r.Members)
+	r.Log = slices.Clone(r.Log)
 	return r
+}
+
+// announce makes ev this revision's change and the room's next event.
+func (r *record) announce(ev event) {
+	r.Seq++
+	ev.Seq = r.Seq
+	r.Ev = &ev
+	keep := r.Log[max(0, len(r.Log)-logLen+1):]
+	r.Log = append(slices.Clone(keep), ev)
+}
+
+// since returns the events after seq, in order; false when the log no
+// longer reaches back that far.
+func (r record) since(seq uint64) ([]event, bool) {
+	switch {
+	case seq >= r.Seq:
+		return nil, true
+	case len(r.Log) == 0 || r.Log[len(r.Log)-1].Seq != r.Seq:
+		return nil, false
+	}
+	first := r.Log[0].Seq
+	if seq+1 < first {
+		return nil, false
+	}
+	return r.Log[seq+1-first:], true
 }
 
 func (r record) find(id string) int {
@@ -142,7 +179,9 @@ func diff(prev, next record) []change {
 // we hold them. A peer the bucket shows served elsewhere though we hold
 // it too was taken over there: it is returned in lost.
 func merge(bucket, ours record, node string) (out record, lost []string) {
-	out = record{Ev: bucket.Ev, Empty: bucket.Empty}
+	// Both sides numbered their events alone: the merge starts a new
+	// number with no log, so every node resyncs from the difference.
+	out = record{Ev: bucket.Ev, Empty: bucket.Empty, Seq: max(bucket.Seq, ours.Seq)}
 	for _, m := range bucket.Members {
 		if m.Node != node {
 			out.Members = append(out.Members, m)

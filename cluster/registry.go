@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -51,6 +50,13 @@ const forwardFor = 30 * time.Second
 // sender had seen to arrive here first.
 const holdFor = time.Second
 
+// maxHeld bounds the relayed messages waiting for one peer.
+const maxHeld = 256
+
+// takeoverFor bounds a resume's retries on transient failures (a write
+// conflict, a slow old node, NATS reconnecting).
+const takeoverFor = 2 * opTimeout
+
 var errDown = errors.New("nats unavailable")
 
 // Registry is a signaling.Registry (and signaling.Roaming) whose rooms span
@@ -74,6 +80,7 @@ type Registry struct {
 
 	stats struct {
 		remoteSends, received, forwarded, held, reaped, reconciled atomic.Int64
+		gaps, resyncs, replayed                                    atomic.Int64
 	}
 
 	mu sync.Mutex
@@ -90,29 +97,45 @@ type Registry struct {
 
 // room is this node's view of one room.
 type room struct {
-	key       string // roomKey(id)
-	id        string // room id, once known here ("" if only seen in the bucket)
-	rec       record
+	key       string            // roomKey(id)
+	id        string            // room id, once known here ("" if only seen in the bucket)
+	rec       record            // as this node has applied it: its peers have had events up to rec.Seq
 	rev       uint64            // bucket revision rec reflects (0: none)
 	local     map[string]*local // this node's peers, by peer id
 	dirty     bool              // rec has changes of ours the bucket lacks
 	gen       uint64            // bumped at each local-only change
 	lastWrite uint64            // latest revision this node wrote
-	pending   []held            // relayed messages waiting for rev
 }
 
-// local is the local end of one peer of a room.
+// hasLocal tells whether a peer is served here (not only arriving).
+func (rm *room) hasLocal() bool {
+	for _, l := range rm.local {
+		if !l.pending {
+			return true
+		}
+	}
+	return false
+}
+
+// local is the local end of one peer of a room. Each has its own cursor:
+// the last room event delivered to it. Room events reach it in the room's
+// order, each once; a relayed message waits in held until the events its
+// sender had seen have been delivered before it.
 type local struct {
 	m        signaling.Member
-	since    uint64 // events of later revisions are delivered; pending while math.MaxUint64
+	pending  bool   // its place is being written (join, resume): relays wait, events are caught up after
+	rev      uint64 // revision its place was written at
+	seq      uint64 // last room event delivered to it
+	held     []held // relayed messages waiting for room events
 	leaving  bool
-	fwd      string // incarnation it moved to; deliveries are forwarded
+	fwd      string // incarnation it moved to; relays for it are redirected there
 	fwdUntil time.Time
+	handed   *handOffResp // the hand-off's answer, for a repeated request
 }
 
-// held is a relayed message waiting until this node has seen revision need.
+// held is a relayed message waiting until its recipient has had room
+// event need (the last one its sender's node had applied).
 type held struct {
-	to   string
 	msg  []byte
 	need uint64
 	at   time.Time
@@ -401,10 +424,13 @@ type Status struct {
 
 	RemoteSends int64 // messages sent to peers on other nodes
 	Received    int64 // messages received from other nodes
-	Forwarded   int64 // messages forwarded to a peer that moved
-	Held        int64 // messages held until the room events before them arrived
+	Forwarded   int64 // messages redirected to the node a peer moved to
+	Held        int64 // messages held until the room events before them were delivered
 	Reaped      int64 // peers of dead nodes removed after the grace period
 	Reconciled  int64 // rooms written back after an outage
+	Gaps        int64 // times this node applied a room several events ahead of its copy: the events came from the record's log
+	Resyncs     int64 // times peers were brought up to date by the roster's difference (the log did not reach back)
+	Replayed    int64 // events replayed to peers resuming here that their old node had not delivered
 	Reconnects  uint64
 }
 
@@ -427,6 +453,9 @@ func (r *Registry) Status() Status {
 		Held:        r.stats.held.Load(),
 		Reaped:      r.stats.reaped.Load(),
 		Reconciled:  r.stats.reconciled.Load(),
+		Gaps:        r.stats.gaps.Load(),
+		Resyncs:     r.stats.resyncs.Load(),
+		Replayed:    r.stats.replayed.Load(),
 		Reconnects:  r.nc.Stats().Reconnects,
 	}
 	r.mu.Lock()
@@ -445,6 +474,3 @@ func (r *Registry) Status() Status {
 	}
 	return st
 }
-
-// pendingSince marks a local end registered before its revision is known.
-const pendingSince = math.MaxUint64

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +34,7 @@ func (r *Registry) IssueToken(roomID, peer string) string {
 		rec.Ev = &event{Peer: peer, Kind: evToken}
 		return nil
 	}
-	_, after, base, rev, err := r.write(key, set)
+	_, after, _, rev, err := r.write(key, set)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm := r.rooms[key]
@@ -47,7 +48,7 @@ func (r *Registry) IssueToken(roomID, peer string) string {
 			r.applyLocked(rm, next, 0)
 		}
 	case err == nil:
-		r.adoptLocked(rm, after, base, rev)
+		r.adoptLocked(rm, after, rev)
 	default:
 		r.log.Warn("recording a resume token", "err", err)
 	}
@@ -64,77 +65,74 @@ func parseToken(token string) (roomID, peer string, ok bool) {
 }
 
 // Takeover implements signaling.Roaming: the node holding the peer hands
-// it over (with what it queued for it); a node that does not answer is
-// dead and the place is claimed without it. Either way the room's record
-// then names this node, by compare-and-set, so only one node wins.
+// it over (with what it queued for it and the last room event it
+// delivered); a node that does not answer is dead and the place is claimed
+// without it. Either way the room's record then names this node, by
+// compare-and-set, so only one node wins, and the peer gets from here the
+// room events its old node had not delivered. Transient failures (a write
+// conflict, a slow old node, NATS reconnecting) are retried for
+// takeoverFor.
 func (r *Registry) Takeover(token string, newMember func(room string, p signaling.Peer) signaling.Member) ([][]byte, error) {
 	roomID, peer, ok := parseToken(token)
 	if !ok {
 		return nil, signaling.ErrResumeFailed
 	}
 	key := roomKey(roomID)
-	kv, err := r.bucket()
+	deadline := time.Now().Add(takeoverFor)
+	rec, recRev, err := r.readRoom(key, deadline)
 	if err != nil {
-		return nil, signaling.ErrUnavailable
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
-	defer cancel()
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, signaling.ErrResumeFailed
-	} else if err != nil {
-		return nil, fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
-	}
-	rec, err := decodeRecord(e.Value())
-	if err != nil {
-		return nil, fmt.Errorf("decode room: %w", err)
+		return nil, err
 	}
 	i := rec.find(peer)
 	if i < 0 {
 		return nil, signaling.ErrResumeFailed
 	}
-	held := rec.Members[i]
-	if held.Tok == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(held.Tok)) != 1 || held.Node == r.node {
+	place := rec.Members[i]
+	if place.Tok == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(place.Tok)) != 1 || place.Node == r.node {
 		return nil, signaling.ErrResumeFailed
 	}
 
-	m := newMember(roomID, held.Peer)
+	m := newMember(roomID, place.Peer)
 	r.mu.Lock()
 	rm := r.roomLocked(key, roomID)
-	if rm.rev == 0 && !rm.dirty {
-		rm.rec, rm.rev = rec, e.Revision()
-	}
-	rm.local[peer] = &local{m: m, since: pendingSince} // receives relays from now on
+	r.adoptLocked(rm, rec, recRev)
+	arriving := r.arriveLocked(rm, peer, m) // relays wait for it from now on
 	r.mu.Unlock()
-	unregister := func() {
+	depart := func() {
 		r.mu.Lock()
-		if l := rm.local[peer]; l != nil && l.m == m {
-			delete(rm.local, peer)
-		}
+		r.departLocked(key, peer, arriving)
 		r.mu.Unlock()
 	}
 
-	queued, handed, err := r.askHandOff(held.Node, key, peer)
+	ho, handed, err := r.askHandOff(place.Node, key, peer, deadline)
 	if err != nil {
-		unregister()
+		depart()
 		return nil, err
 	}
 	claim := func(rec *record, exists bool) error {
 		i := rec.find(peer)
-		if !exists || i < 0 || rec.Members[i].Node != held.Node || rec.Members[i].Tok != held.Tok {
+		if !exists || i < 0 || rec.Members[i].Node != place.Node || rec.Members[i].Tok != place.Tok {
 			return signaling.ErrResumeFailed
 		}
 		rec.Members[i].Node, rec.Members[i].Tok = r.node, ""
 		rec.Ev = &event{Peer: peer, Kind: evMove}
 		return nil
 	}
-	_, after, base, rev, err := r.write(key, claim)
+	var after record
+	var rev uint64
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		_, after, _, rev, err = r.write(key, claim)
+		if err == nil || errors.Is(err, signaling.ErrResumeFailed) || r.ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		time.Sleep(wait) // a conflict storm or NATS reconnecting: try again
+	}
 	if err != nil {
-		unregister()
+		depart()
 		if handed {
 			// The other node let go: remove the place rather than leave
 			// one nobody serves.
-			r.removeGone(key, map[string]string{peer: held.Node})
+			r.removeGone(key, map[string]string{peer: place.Node})
 		}
 		if errors.Is(err, errDown) {
 			return nil, signaling.ErrUnavailable
@@ -142,27 +140,88 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 		return nil, err
 	}
 	r.mu.Lock()
-	r.adoptLocked(rm, after, base, rev)
-	r.registerLocked(rm, peer, m, after, rev)
+	rm = r.roomLocked(key, roomID)
+	r.adoptLocked(rm, after, rev)
+	cursor := after.Seq // a dead node's cursor is unknown: the resumed roster stands for it
+	if handed {
+		cursor = ho.Cursor
+		var early []held
+		for _, h := range ho.Held {
+			early = append(early, held{msg: h.Msg, need: h.Need, at: time.Now()})
+		}
+		arriving.held = append(early, arriving.held...)
+	}
+	if rm.local[peer] != arriving {
+		arriving = nil // the room was forgotten and made anew meanwhile
+	}
+	replayed, _ := r.registerLocked(rm, peer, arriving, m, rev, cursor)
+	r.stats.replayed.Add(int64(replayed))
 	r.mu.Unlock()
-	r.log.Info("peer taken over", "from", held.Node, "peer", peer, "handed", handed, "queued", len(queued))
-	return queued, nil
+	r.log.Info("peer taken over", "from", place.Node, "peer", peer, "handed", handed, "queued", len(ho.Queued), "replayed", replayed)
+	return ho.Queued, nil
 }
 
-// askHandOff asks node to give peer up. handed is false when the node did
-// not answer (it is dead, or cut off from NATS); an error when it refused.
-func (r *Registry) askHandOff(node, key, peer string) (queued [][]byte, handed bool, err error) {
+// readRoom reads a room's record from the bucket, retrying transient
+// failures until deadline.
+func (r *Registry) readRoom(key string, deadline time.Time) (record, uint64, error) {
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		kv, err := r.bucket()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
+			var e jetstream.KeyValueEntry
+			e, err = kv.Get(ctx, key)
+			cancel()
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+				return record{}, 0, signaling.ErrResumeFailed
+			case err == nil:
+				rec, derr := decodeRecord(e.Value())
+				if derr != nil {
+					return record{}, 0, fmt.Errorf("decode room: %w", derr)
+				}
+				return rec, e.Revision(), nil
+			}
+		}
+		if r.ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			return record{}, 0, fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
+		}
+		time.Sleep(wait)
+	}
+}
+
+// askHandOff asks node to give peer up. handed is false when the node is
+// gone (no responders) or dead (no answer, and no heartbeat for
+// node_timeout); a live node that is slow to answer is asked again until
+// deadline. The request is idempotent: a repeat gets the first
+// answer. An error when it refused.
+func (r *Registry) askHandOff(node, key, peer string, deadline time.Time) (resp handOffResp, handed bool, err error) {
 	req, _ := json.Marshal(handOffReq{Room: key, Peer: peer, To: r.node})
-	msg, err := r.nc.Request(r.subject("handoff", node), req, opTimeout/2)
-	switch {
-	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("%w: hand-off request: %w", signaling.ErrUnavailable, err)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		msg, err := r.nc.Request(r.subject("handoff", node), req, max(time.Until(deadline), 100*time.Millisecond)/2)
+		switch {
+		case err == nil:
+			if json.Unmarshal(msg.Data, &resp) != nil || !resp.OK {
+				return handOffResp{}, false, signaling.ErrResumeFailed
+			}
+			return resp, true, nil
+		case errors.Is(err, nats.ErrNoResponders):
+			return handOffResp{}, false, nil // its connection is gone
+		case errors.Is(err, nats.ErrTimeout):
+			if !r.alive(node) || time.Now().Add(wait).After(deadline) {
+				return handOffResp{}, false, nil
+			}
+		case time.Now().Add(wait).After(deadline) || r.ctx.Err() != nil:
+			return handOffResp{}, false, fmt.Errorf("%w: hand-off request: %w", signaling.ErrUnavailable, err)
+		}
+		time.Sleep(wait)
 	}
-	var resp handOffResp
-	if json.Unmarshal(msg.Data, &resp) != nil || !resp.OK {
-		return nil, false, signaling.ErrResumeFailed
-	}
-	return resp.Queued, true, nil
+}
+
+// alive tells whether incarnation inc has been heard from within
+// node_timeout and has not said goodbye.
+func (r *Registry) alive(inc string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, dead := r.deadSinceLocked(inc, time.Now())
+	return !dead
 }

@@ -90,149 +90,14 @@ func (r *Registry) roomLocked(key, id string) *room {
 	return rm
 }
 
-// adoptLocked brings rm up to a record this node just wrote: applied as
-// the next revision when rm was at its base, else left to the watcher.
-func (r *Registry) adoptLocked(rm *room, after record, base, rev uint64) {
-	if rm.rev == base && !rm.dirty {
-		r.applyLocked(rm, after, rev)
-	}
-	rm.lastWrite = max(rm.lastWrite, rev)
-}
-
-// registerLocked makes m the local end of peer id from revision rev (whose
-// record is at); events this node has applied past rev are caught up.
-func (r *Registry) registerLocked(rm *room, id string, m signaling.Member, at record, rev uint64) {
-	l := rm.local[id]
-	if l == nil {
-		l = &local{m: m}
-		rm.local[id] = l
-	}
-	l.m, l.since, l.fwd, l.leaving = m, rev, "", false
-	if rm.rev > rev {
-		for _, ch := range diff(at, rm.rec) {
-			if ch.peer != id {
-				l.m.Deliver(ch.msg)
-			}
-		}
-	}
-}
-
-// applyLocked moves rm to next (revision rev) and delivers the events
-// between them to this node's peers. rev is 0 for a change made here while
-// NATS is down.
-func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
-	prev := rm.rec
-	var lost []string
-	if rev != 0 {
-		// Our own peers missing from the bucket (removed as dead while we
-		// were cut off) come back; ours served elsewhere were taken over.
-		for id, l := range rm.local {
-			if l.fwd != "" || l.leaving || l.since == pendingSince || l.since >= rev {
-				continue
-			}
-			i := next.find(id)
-			switch {
-			case i < 0:
-				if j := prev.find(id); j >= 0 && prev.Members[j].Node == r.node {
-					next = next.clone()
-					next.Members = append(next.Members, prev.Members[j])
-					next.Empty = time.Time{}
-					rm.dirty = true
-					rm.gen++
-				}
-			case next.Members[i].Node != r.node:
-				lost = append(lost, id)
-			}
-		}
-		rm.rev = rev
-	}
-	rm.rec = next
-	for _, id := range lost {
-		l := rm.local[id]
-		delete(rm.local, id)
-		go r.callHandOff(l.m) // not under our lock: it closes a connection
-		r.log.Info("peer taken over by another node while we were cut off", "peer", id)
-	}
-	changes := diff(prev, next)
-	if len(changes) > 0 {
-		for _, mm := range next.Members {
-			l := rm.local[mm.Peer.ID]
-			if l == nil || l.leaving || l.since == pendingSince || (rev != 0 && rev <= l.since) {
-				continue
-			}
-			if mm.Node != r.node {
-				continue // served elsewhere now: that node tells it
-			}
-			for _, ch := range changes {
-				if ch.peer != mm.Peer.ID {
-					r.deliverLocked(rm, mm.Peer.ID, l, ch.msg)
-				}
-			}
-		}
-	}
-	r.flushLocked(rm, false)
-}
-
-// deliverLocked hands msg to a local end, or forwards it to the node the
-// peer moved to.
-func (r *Registry) deliverLocked(rm *room, id string, l *local, msg []byte) {
-	if l.fwd == "" {
-		l.m.Deliver(msg)
-		return
-	}
-	r.stats.forwarded.Add(1)
-	_ = r.publishRelay(l.fwd, rm.key, id, 0, msg)
-}
-
-// deliverRelayLocked delivers a relayed message to local peer to once this
-// node has seen the room revision need (what its sender had seen).
-func (r *Registry) deliverRelayLocked(key string, rm *room, to string, msg []byte, need uint64) {
-	l := rm.local[to]
-	if l == nil {
-		return
-	}
-	if l.fwd != "" {
-		r.stats.forwarded.Add(1)
-		_ = r.publishRelay(l.fwd, key, to, need, msg)
-		return
-	}
-	if need > rm.rev && len(rm.pending) < 1024 {
-		r.stats.held.Add(1)
-		rm.pending = append(rm.pending, held{to: to, msg: msg, need: need, at: time.Now()})
-		return
-	}
-	l.m.Deliver(msg)
-}
-
-// flushLocked delivers held messages whose revision has been seen (or,
-// with all, those held too long).
-func (r *Registry) flushLocked(rm *room, all bool) {
-	if len(rm.pending) == 0 {
-		return
-	}
-	keep := rm.pending[:0]
-	i := 0
-	for ; i < len(rm.pending); i++ {
-		h := rm.pending[i]
-		if h.need > rm.rev && !(all && time.Since(h.at) >= holdFor) {
-			break // keep order: nothing overtakes a held message
-		}
-		if l := rm.local[h.to]; l != nil && l.fwd == "" {
-			l.m.Deliver(h.msg)
-		}
-	}
-	keep = append(keep, rm.pending[i:]...)
-	clear(rm.pending[len(keep):])
-	rm.pending = keep
-}
-
 // Create implements signaling.Registry.
 func (r *Registry) Create(roomID string, p signaling.Peer, m signaling.Member) error {
 	key := roomKey(roomID)
 	if r.localRooms() >= r.opts.MaxRooms {
 		return signaling.ErrTooManyRooms
 	}
-	rec := record{Members: []member{{Peer: p, Node: r.node}}, Ev: &event{Peer: p.ID, Kind: evJoin}}
+	rec := record{Members: []member{{Peer: p, Node: r.node}}}
+	rec.announce(event{Peer: p.ID, Kind: evJoin})
 	_, after, _, rev, err := r.write(key, func(cur *record, exists bool) error {
 		// A record empty past empty_room_ttl is gone, as Join sees it, even
 		// before the reaper deletes it: the signaling server opens a room
@@ -240,7 +105,7 @@ func (r *Registry) Create(roomID string, p signaling.Peer, m signaling.Member) e
 		if exists && !cur.expired(r.opts.EmptyRoomTTL) {
 			return signaling.ErrRoomExists
 		}
-		*cur = rec
+		*cur = rec.clone()
 		return nil
 	})
 	r.mu.Lock()
@@ -253,17 +118,14 @@ func (r *Registry) Create(roomID string, p signaling.Peer, m signaling.Member) e
 		rm := r.roomLocked(key, roomID)
 		rm.rec, rm.dirty = rec, true
 		rm.gen++
-		r.registerLocked(rm, p.ID, m, rec, 0)
+		r.registerLocked(rm, p.ID, nil, m, 0, rec.Seq)
 		return nil
 	case err != nil:
 		return err
 	}
 	rm := r.roomLocked(key, roomID)
-	if rm.rev < rev && rm.rev == 0 {
-		r.applyLocked(rm, after, rev)
-	}
-	rm.lastWrite = max(rm.lastWrite, rev)
-	r.registerLocked(rm, p.ID, m, after, rev)
+	r.adoptLocked(rm, after, rev)
+	r.registerLocked(rm, p.ID, nil, m, rev, after.Seq)
 	return nil
 }
 
@@ -273,7 +135,7 @@ func (r *Registry) localRooms() int {
 	n := 0
 	for _, rm := range r.rooms {
 		for _, l := range rm.local {
-			if l.fwd == "" {
+			if l.fwd == "" && !l.pending {
 				n++
 				break
 			}
@@ -284,6 +146,8 @@ func (r *Registry) localRooms() int {
 
 // Join implements signaling.Registry. The room's size cap holds
 // cluster-wide: the member is added by compare-and-set on the room's record.
+// The joiner's end is registered first, so a relay that reaches this node
+// as soon as the others see it join waits for it rather than being lost.
 func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, announce []byte) ([]signaling.Peer, error) {
 	key := roomKey(roomID)
 	full := r.localRooms() >= r.opts.MaxRooms // an empty room would be one more in use
@@ -300,17 +164,26 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 		}
 		rec.Members = append(rec.Members, member{Peer: p, Node: r.node})
 		rec.Empty = time.Time{}
-		rec.Ev = &event{Peer: p.ID, Kind: evJoin, Msg: announce}
+		rec.announce(event{Peer: p.ID, Kind: evJoin, Msg: announce})
 		return nil
 	}
-	before, after, base, rev, err := r.write(key, joinTo)
+	r.mu.Lock()
+	arriving := r.arriveLocked(r.roomLocked(key, roomID), p.ID, m)
+	r.mu.Unlock()
+	before, after, _, rev, err := r.write(key, joinTo)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err != nil {
+		r.departLocked(key, p.ID, arriving)
+	}
 	if errors.Is(err, errDown) {
 		// Cut off: only a room whose members are all here can grow.
 		rm := r.rooms[key]
 		if rm == nil || rm.rec.hasOther(r.node) {
 			return nil, signaling.ErrUnavailable
+		}
+		if rm.rev == 0 && !rm.dirty && len(rm.rec.Members) == 0 {
+			return nil, signaling.ErrUnavailable // never seen here
 		}
 		before, after = rm.rec, rm.rec.clone()
 		if err := joinTo(&after, true); err != nil {
@@ -319,18 +192,18 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 		rm.id, rm.dirty = roomID, true
 		rm.gen++
 		r.applyLocked(rm, after, 0)
-		r.registerLocked(rm, p.ID, m, after, 0)
+		r.registerLocked(rm, p.ID, nil, m, 0, after.Seq)
 		return before.peers(), nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	rm := r.roomLocked(key, roomID)
-	if rm.rev == 0 && !rm.dirty {
-		rm.rec, rm.rev = before, base // first sight of this room here
+	r.adoptLocked(rm, after, rev)
+	if rm.local[p.ID] != arriving {
+		arriving = nil // the room was forgotten and made anew meanwhile
 	}
-	r.adoptLocked(rm, after, base, rev)
-	r.registerLocked(rm, p.ID, m, after, rev)
+	r.registerLocked(rm, p.ID, arriving, m, rev, after.Seq)
 	return before.peers(), nil
 }
 
@@ -343,10 +216,10 @@ func (r *Registry) Update(roomID string, p signaling.Peer, msg []byte) error {
 			return signaling.ErrUnknownPeer
 		}
 		rec.Members[i].Peer = p
-		rec.Ev = &event{Peer: p.ID, Kind: evState, Msg: msg}
+		rec.announce(event{Peer: p.ID, Kind: evState, Msg: msg})
 		return nil
 	}
-	_, after, base, rev, err := r.write(key, update)
+	_, after, _, rev, err := r.write(key, update)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm := r.rooms[key]
@@ -367,7 +240,7 @@ func (r *Registry) Update(roomID string, p signaling.Peer, msg []byte) error {
 		return err
 	}
 	if rm != nil {
-		r.adoptLocked(rm, after, base, rev)
+		r.adoptLocked(rm, after, rev)
 	}
 	return nil
 }
@@ -390,10 +263,10 @@ func (r *Registry) Leave(roomID, peer string, msg []byte) {
 			return errSkip
 		}
 		rec.remove(i)
-		rec.Ev = &event{Peer: peer, Kind: evLeave, Msg: msg}
+		rec.announce(event{Peer: peer, Kind: evLeave, Msg: msg})
 		return nil
 	}
-	_, after, base, rev, err := r.write(key, leave)
+	_, after, _, rev, err := r.write(key, leave)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm = r.rooms[key]
@@ -412,14 +285,17 @@ func (r *Registry) Leave(roomID, peer string, msg []byte) {
 			r.applyLocked(rm, next, 0)
 		}
 	case err == nil:
-		r.adoptLocked(rm, after, base, rev)
+		r.adoptLocked(rm, after, rev)
 	case !errors.Is(err, errSkip):
 		r.log.Warn("leaving a room", "err", err)
 	}
 }
 
-// Send implements signaling.Registry: straight to a peer on this node, over
-// NATS to the node serving any other.
+// Send implements signaling.Registry: straight to a peer on this node, to
+// the node serving any other, which acknowledges once it holds the message
+// (or says where the peer moved). The acknowledgement keeps one sender's
+// messages in order whatever their kind: its next room event is written
+// only after its relay is held by the recipient's node.
 func (r *Registry) Send(roomID, to string, msg []byte) error {
 	key := roomKey(roomID)
 	r.mu.Lock()
@@ -428,27 +304,26 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 		r.mu.Unlock()
 		return signaling.ErrUnknownPeer
 	}
-	i := rm.rec.find(to)
-	if i < 0 {
-		r.mu.Unlock()
-		return signaling.ErrUnknownPeer
-	}
-	need := max(rm.rev, rm.lastWrite)
-	node := rm.rec.Members[i].Node
-	if node == r.node || rm.local[to] != nil {
-		r.deliverRelayLocked(key, rm, to, msg, need)
+	need := rm.rec.Seq
+	node := ""
+	l := rm.local[to]
+	switch {
+	case l != nil && l.fwd == "" && !l.leaving:
+		r.deliverRelayLocked(l, msg, need)
 		r.mu.Unlock()
 		return nil
+	case l != nil && l.fwd != "":
+		node = l.fwd
+	default:
+		if i := rm.rec.find(to); i >= 0 && rm.rec.Members[i].Node != r.node {
+			node = rm.rec.Members[i].Node
+		}
 	}
 	r.mu.Unlock()
-	if !r.nc.IsConnected() {
-		return signaling.ErrUnavailable
+	if node == "" {
+		return signaling.ErrUnknownPeer
 	}
-	r.stats.remoteSends.Add(1)
-	if err := r.publishRelay(node, key, to, need, msg); err != nil {
-		return signaling.ErrUnavailable
-	}
-	return nil
+	return r.sendRemote(node, key, to, need, msg)
 }
 
 // Roster implements signaling.Registry.
@@ -470,7 +345,7 @@ func (r *Registry) Counts() (rooms, peers int) {
 	for _, rm := range r.rooms {
 		n := 0
 		for _, l := range rm.local {
-			if l.fwd == "" && !l.leaving {
+			if l.fwd == "" && !l.leaving && !l.pending {
 				n++
 			}
 		}
@@ -494,7 +369,7 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry, initial bool) {
 		if rm == nil {
 			return
 		}
-		if len(rm.local) == 0 {
+		if !rm.hasLocal() {
 			delete(r.rooms, key)
 			return
 		}
@@ -535,7 +410,7 @@ func (r *Registry) loaded(seen map[string]bool) {
 		if seen[key] {
 			continue
 		}
-		if len(rm.local) == 0 {
+		if !rm.hasLocal() {
 			delete(r.rooms, key)
 			continue
 		}

@@ -1,0 +1,220 @@
+package cluster
+
+import (
+	"math"
+	"time"
+
+	"github.com/streamsync/streamsync/signaling"
+)
+
+// This file is the per-room sequencer: how room events and relayed
+// messages reach this node's peers (docs/cluster.md, "Delivery").
+//
+// A room's events are numbered by its record (record.Seq); each local end
+// has a cursor (local.seq), the last event delivered to it, and gets the
+// later ones in order, once, from the record's log: whether the watcher
+// brought every revision or skipped some, whether this node wrote the
+// change itself, or the peer resumed here from another node's cursor. A
+// relayed message carries the last event its sender's node had applied and
+// waits behind the events its recipient lacks; since a remote relay is
+// acknowledged only once the receiving node holds it, a sender's later
+// events cannot overtake it.
+
+// applyLocked moves rm to next (revision rev) and delivers the events
+// between them to this node's peers. rev is 0 for a change made here while
+// NATS is down.
+func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
+	prev := rm.rec
+	var lost []string
+	if rev != 0 {
+		// Our own peers missing from the bucket (removed as dead while we
+		// were cut off) come back; ours served elsewhere were taken over.
+		for id, l := range rm.local {
+			if l.fwd != "" || l.leaving || l.pending || l.rev >= rev {
+				continue
+			}
+			i := next.find(id)
+			switch {
+			case i < 0:
+				if j := prev.find(id); j >= 0 && prev.Members[j].Node == r.node {
+					next = next.clone()
+					next.Members = append(next.Members, prev.Members[j])
+					next.Empty = time.Time{}
+					rm.dirty = true
+					rm.gen++
+				}
+			case next.Members[i].Node != r.node:
+				lost = append(lost, id)
+			}
+		}
+		rm.rev = rev
+	}
+	rm.rec = next
+	for _, id := range lost {
+		l := rm.local[id]
+		delete(rm.local, id)
+		go r.callHandOff(l.m) // not under our lock: it closes a connection
+		r.log.Info("peer taken over by another node while we were cut off", "peer", id)
+	}
+
+	// The events from the log when it reaches back to prev; else (the log
+	// is too short, the room was merged after an outage or made anew) the
+	// difference of the rosters.
+	var evs []event
+	exact := false
+	if next.Seq > prev.Seq {
+		evs, exact = next.since(prev.Seq)
+	}
+	var changes []change
+	if !exact {
+		changes = diff(prev, next)
+	}
+	told := false
+	for _, mm := range next.Members {
+		id := mm.Peer.ID
+		l := rm.local[id]
+		if l == nil || l.leaving || l.pending || l.fwd != "" || (rev != 0 && rev <= l.rev) || mm.Node != r.node {
+			continue // not ours to tell, or not yet
+		}
+		if exact {
+			r.deliverEventsLocked(l, id, evs)
+		} else {
+			for _, ch := range changes {
+				if ch.peer != id {
+					l.m.Deliver(ch.msg)
+				}
+			}
+		}
+		l.seq = next.Seq
+		r.releaseLocked(l, false)
+		told = true
+	}
+	switch {
+	case !told:
+	case exact && len(evs) > 1:
+		r.stats.gaps.Add(1)
+	case !exact && len(changes) > 0:
+		r.stats.resyncs.Add(1)
+	}
+}
+
+// deliverEventsLocked gives l, in order, the events of evs after its
+// cursor (not its own), each after the relayed messages held for it whose
+// sender had not seen that event.
+func (r *Registry) deliverEventsLocked(l *local, id string, evs []event) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Seq <= l.seq {
+			continue
+		}
+		l.seq = ev.Seq - 1
+		r.releaseLocked(l, false)
+		if ev.Peer != id && len(ev.Msg) > 0 {
+			l.m.Deliver(ev.Msg)
+			n++
+		}
+		l.seq = ev.Seq
+	}
+	return n
+}
+
+// releaseLocked delivers, in arrival order, the held messages whose
+// events l has had (with expired, also those held for holdFor): nothing
+// overtakes a held message.
+func (r *Registry) releaseLocked(l *local, expired bool) {
+	i := 0
+	for ; i < len(l.held); i++ {
+		h := l.held[i]
+		if h.need > l.seq && !(expired && time.Since(h.at) >= holdFor) {
+			break
+		}
+		l.m.Deliver(h.msg)
+	}
+	if i > 0 {
+		rest := copy(l.held, l.held[i:])
+		clear(l.held[rest:])
+		l.held = l.held[:rest]
+	}
+}
+
+// deliverRelayLocked gives a relayed message to a local end now, or holds
+// it until l has had event need (always while its place is being
+// written). A peer with too much held gets it all now, in order.
+func (r *Registry) deliverRelayLocked(l *local, msg []byte, need uint64) {
+	if l.pending || need > l.seq || len(l.held) > 0 {
+		if len(l.held) < maxHeld {
+			r.stats.held.Add(1)
+			l.held = append(l.held, held{msg: msg, need: need, at: time.Now()})
+			return
+		}
+		if !l.pending {
+			seq := l.seq
+			l.seq = math.MaxUint64
+			r.releaseLocked(l, false)
+			l.seq = seq
+		}
+	}
+	l.m.Deliver(msg)
+}
+
+// arriveLocked registers l, the local end of a peer whose place is being
+// written (a join or a resume): relays for it wait, events are caught up
+// once it is registered.
+func (r *Registry) arriveLocked(rm *room, id string, m signaling.Member) *local {
+	l := &local{m: m, pending: true}
+	rm.local[id] = l
+	return l
+}
+
+// departLocked forgets l, a local end whose place could not be written.
+func (r *Registry) departLocked(key, id string, l *local) {
+	rm := r.rooms[key]
+	if rm == nil || rm.local[id] != l {
+		return
+	}
+	delete(rm.local, id)
+	if len(rm.local) == 0 && rm.rev == 0 && !rm.dirty && len(rm.rec.Members) == 0 {
+		delete(r.rooms, key) // known only for this attempt
+	}
+}
+
+// registerLocked makes l (nil: a new one) the local end of peer id, its
+// place written at revision rev, having had the room's events up to
+// cursor: it gets the later ones rm has applied, then what was held for
+// it. It returns how many events were replayed, and false when the log no
+// longer reached back to cursor (then it starts from rm's roster).
+func (r *Registry) registerLocked(rm *room, id string, l *local, m signaling.Member, rev, cursor uint64) (int, bool) {
+	if l == nil {
+		l = &local{}
+	}
+	rm.local[id] = l
+	l.m, l.rev, l.pending, l.fwd, l.leaving, l.handed = m, rev, false, "", false, nil
+	n, ok := r.catchUpLocked(rm, id, l, cursor)
+	r.releaseLocked(l, false)
+	return n, ok
+}
+
+// catchUpLocked delivers to l the events rm has applied after cursor.
+func (r *Registry) catchUpLocked(rm *room, id string, l *local, cursor uint64) (int, bool) {
+	l.seq = cursor
+	if cursor >= rm.rec.Seq {
+		return 0, true
+	}
+	evs, ok := rm.rec.since(cursor)
+	if !ok {
+		r.stats.resyncs.Add(1)
+		l.seq = rm.rec.Seq
+		return 0, false
+	}
+	return r.deliverEventsLocked(l, id, evs), true
+}
+
+// adoptLocked brings rm up to a record this node just wrote (or read), if
+// it is newer than rm's copy; the watcher will bring the revisions between
+// them, and skip them.
+func (r *Registry) adoptLocked(rm *room, after record, rev uint64) {
+	if rev > rm.rev && !rm.dirty {
+		r.applyLocked(rm, after, rev)
+	}
+	rm.lastWrite = max(rm.lastWrite, rev)
+}
