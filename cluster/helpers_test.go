@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -106,14 +108,19 @@ type node struct {
 func startNode(t testing.TB, name string, sc signaling.Config, cc Config) *node {
 	t.Helper()
 	cc.NodeID = name
+	var log *slog.Logger
+	if os.Getenv("CLUSTER_TEST_LOG") != "" { // to read a failure by
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	reg, err := New(cc, Options{
+		Logger:   log,
 		MaxRooms: sc.MaxRooms, MaxPeers: sc.MaxPeersPerRoom,
 		EmptyRoomTTL: sc.EmptyRoomTTL, ResumeGrace: sc.ResumeGrace,
 	})
 	if err != nil {
 		t.Fatalf("cluster.New: %v", err)
 	}
-	sig, err := signaling.New(sc, signaling.Options{Registry: reg})
+	sig, err := signaling.New(sc, signaling.Options{Registry: reg, Logger: log})
 	if err != nil {
 		t.Fatalf("signaling.New: %v", err)
 	}

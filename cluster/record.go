@@ -23,6 +23,7 @@ type record struct {
 	Empty   time.Time `json:"empty,omitzero"` // when the last member left
 	Seq     uint64    `json:"seq,omitempty"`  // the room's last announced event
 	Log     []event   `json:"log,omitempty"`  // events Seq-len(Log)+1 … Seq, in order
+	W       string    `json:"w,omitempty"`    // id of the write that made this revision
 }
 
 // logLen bounds a record's event log. It covers the revisions a busy
@@ -44,6 +45,7 @@ type event struct {
 	Kind string          `json:"kind"`
 	Msg  json.RawMessage `json:"msg,omitempty"`
 	Seq  uint64          `json:"seq,omitempty"` // in Log: the event's number in the room
+	W    string          `json:"w,omitempty"`   // in Log: id of the write that announced it
 }
 
 // Event kinds.
@@ -64,10 +66,35 @@ func (r record) clone() record {
 // announce makes ev this revision's change and the room's next event.
 func (r *record) announce(ev event) {
 	r.Seq++
-	ev.Seq = r.Seq
+	ev.Seq, ev.W = r.Seq, r.W
 	r.Ev = &ev
 	keep := r.Log[max(0, len(r.Log)-logLen+1):]
 	r.Log = append(slices.Clone(keep), ev)
+}
+
+// wrote tells whether write id made this revision or one of its logged
+// events.
+func (r record) wrote(id string) bool {
+	if r.W == id {
+		return true
+	}
+	for _, ev := range r.Log {
+		if ev.W == id {
+			return true
+		}
+	}
+	return false
+}
+
+// joinSeq is the number of peer's join event, or Seq if the log no longer
+// has it.
+func (r record) joinSeq(peer string) uint64 {
+	for i := len(r.Log) - 1; i >= 0; i-- {
+		if ev := r.Log[i]; ev.Kind == evJoin && ev.Peer == peer {
+			return ev.Seq
+		}
+	}
+	return r.Seq
 }
 
 // since returns the events after seq, in order; false when the log no

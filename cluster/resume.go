@@ -111,7 +111,12 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 	}
 	claim := func(rec *record, exists bool) error {
 		i := rec.find(peer)
-		if !exists || i < 0 || rec.Members[i].Node != place.Node || rec.Members[i].Tok != place.Tok {
+		switch {
+		case !exists || i < 0:
+			return signaling.ErrResumeFailed
+		case rec.Members[i].Node == r.node && rec.Members[i].Tok == "":
+			// Ours already: a claim that timed out was made after all.
+		case rec.Members[i].Node != place.Node || rec.Members[i].Tok != place.Tok:
 			return signaling.ErrResumeFailed
 		}
 		rec.Members[i].Node, rec.Members[i].Tok = r.node, ""

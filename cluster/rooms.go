@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -14,18 +16,39 @@ import (
 // errSkip tells write that the change has nothing to do.
 var errSkip = errors.New("nothing to change")
 
+// errSlow means NATS is connected but did not confirm a write in time: it
+// may or may not have been made. Unlike errDown it does not send the
+// registry into its offline mode.
+var errSlow = fmt.Errorf("%w: nats too slow", signaling.ErrUnavailable)
+
+// writeFor bounds one write's retries while NATS is connected.
+const writeFor = 3 * opTimeout
+
 // write changes a room's record with compare-and-set, retrying on a
-// conflicting write. It starts from this node's copy when that is clean,
-// else from the bucket. change sees exists=false for a room the bucket does
-// not hold. It returns the record before and after and the revision
-// written on (base) and made (rev). errDown when NATS is unreachable.
+// conflicting write and on a slow answer. It starts from this node's copy
+// when that is clean, else from the bucket. change sees exists=false for a
+// room the bucket does not hold. It returns the record before and after
+// and the revision written on (base) and made (rev). errDown when NATS is
+// unreachable; errSlow when it is connected but no write was confirmed
+// within writeFor.
+//
+// Every write is stamped with its own id (record.W, and the events it
+// announces), so one that timed out but was made is recognised when the
+// record is read again, and not made twice; after is then the record as
+// read, before its copy.
 func (r *Registry) write(key string, change func(rec *record, exists bool) error) (before, after record, base, rev uint64, err error) {
 	kv, err := r.bucket()
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
-	defer cancel()
+	id := newWriteID()
+	deadline := time.Now().Add(writeFor)
+	failed := func(what string, err error) error {
+		if !r.nc.IsConnected() {
+			return fmt.Errorf("%w: %s: %w", errDown, what, err)
+		}
+		return fmt.Errorf("%w: %s: %w", errSlow, what, err)
+	}
 
 	r.mu.Lock()
 	rm := r.rooms[key]
@@ -35,23 +58,40 @@ func (r *Registry) write(key string, change func(rec *record, exists bool) error
 	}
 	r.mu.Unlock()
 
-	for attempt := 0; attempt < 16; attempt++ {
+	unsure := false // a write of ours may have been made
+	for attempt := 0; ; attempt++ {
+		if r.ctx.Err() != nil {
+			return before, after, 0, 0, fmt.Errorf("%w: closing", errDown)
+		}
+		if attempt >= 64 {
+			return before, after, 0, 0, fmt.Errorf("%w: write room %s: too much contention", errSlow, key)
+		}
 		exists := true
 		if fresh {
+			ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
 			e, gerr := kv.Get(ctx, key)
+			cancel()
 			switch {
 			case errors.Is(gerr, jetstream.ErrKeyNotFound):
 				before, base, exists = record{}, 0, false
 			case gerr != nil:
-				return before, after, 0, 0, fmt.Errorf("%w: get room: %w", errDown, gerr)
+				if !r.nc.IsConnected() || time.Now().After(deadline) {
+					return before, after, 0, 0, failed("get room", gerr)
+				}
+				time.Sleep(50 * time.Millisecond)
+				continue
 			default:
 				if before, err = decodeRecord(e.Value()); err != nil {
 					return before, after, 0, 0, fmt.Errorf("decode room %s: %w", key, err)
 				}
 				base = e.Revision()
+				if unsure && before.wrote(id) {
+					return before, before.clone(), base, base, nil
+				}
 			}
 		}
 		after = before.clone()
+		after.W = id
 		if err = change(&after, exists); err != nil {
 			if !fresh {
 				fresh, err = true, nil // our copy may lag: decide on the bucket's
@@ -60,21 +100,30 @@ func (r *Registry) write(key string, change func(rec *record, exists bool) error
 			return
 		}
 		data := after.encode()
+		ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
 		if exists {
 			rev, err = kv.Update(ctx, key, data, base)
 		} else {
 			rev, err = kv.Create(ctx, key, data)
 		}
+		cancel()
 		switch {
 		case err == nil:
 			return before, after, base, rev, nil
 		case errors.Is(err, jetstream.ErrKeyExists):
 			fresh = true // someone else wrote first: read again
+		case !r.nc.IsConnected() || time.Now().After(deadline):
+			return before, after, 0, 0, failed("write room", err)
 		default:
-			return before, after, 0, 0, fmt.Errorf("%w: write room: %w", errDown, err)
+			fresh, unsure = true, true // slow: see whether it was made
 		}
 	}
-	return before, after, 0, 0, fmt.Errorf("write room %s: too much contention", key)
+}
+
+func newWriteID() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // roomLocked returns this node's view of a room, making it if needed.
@@ -170,7 +219,11 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 	r.mu.Lock()
 	arriving := r.arriveLocked(r.roomLocked(key, roomID), p.ID, m)
 	r.mu.Unlock()
-	before, after, _, rev, err := r.write(key, joinTo)
+	_, after, _, rev, err := r.write(key, joinTo)
+	if errors.Is(err, errSlow) {
+		// It may have been made: take the place away again.
+		go r.removeGone(key, map[string]string{p.ID: r.node})
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -185,7 +238,8 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 		if rm.rev == 0 && !rm.dirty && len(rm.rec.Members) == 0 {
 			return nil, signaling.ErrUnavailable // never seen here
 		}
-		before, after = rm.rec, rm.rec.clone()
+		before := rm.rec
+		after = rm.rec.clone()
 		if err := joinTo(&after, true); err != nil {
 			return nil, err
 		}
@@ -203,8 +257,13 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 	if rm.local[p.ID] != arriving {
 		arriving = nil // the room was forgotten and made anew meanwhile
 	}
-	r.registerLocked(rm, p.ID, arriving, m, rev, after.Seq)
-	return before.peers(), nil
+	// The roster is who joined before p (join order), p's cursor its own
+	// join: the same as before.peers() and after.Seq, unless a write that
+	// timed out was found made, with later changes on top.
+	i := after.find(p.ID)
+	roster := after.peers()[:max(i, 0)]
+	r.registerLocked(rm, p.ID, arriving, m, rev, after.joinSeq(p.ID))
+	return roster, nil
 }
 
 // Update implements signaling.Registry.
@@ -267,6 +326,9 @@ func (r *Registry) Leave(roomID, peer string, msg []byte) {
 		return nil
 	}
 	_, after, _, rev, err := r.write(key, leave)
+	if errors.Is(err, errSlow) {
+		go r.removeGone(key, map[string]string{peer: r.node}) // try again, once
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm = r.rooms[key]
