@@ -96,6 +96,7 @@ var (
 	descClusterRooms     = desc("cluster_rooms", "Rooms known cluster-wide.")
 	descClusterReaped    = desc("cluster_reaped_peers_total", "Peers of dead nodes removed after the grace period.")
 	descClusterReconcile = desc("cluster_reconciled_rooms_total", "Rooms written back to NATS after an outage.")
+	descClusterOrder     = desc("cluster_room_events_total", "Room events delivered out of the ordinary path: gap (several at once from a record's log, the watcher skipped revisions), resync (the log did not reach back: peers got the roster's difference), replayed (to a peer resuming here, events its old node had not delivered).", "kind")
 
 	descSelfTestOK   = desc("selftest_ok", "1 when the last relay self-test passed.")
 	descSelfTestLast = desc("selftest_last_pass_timestamp_seconds", "Unix time of the last passing relay self-test.")
@@ -223,13 +224,16 @@ func collectCluster(ch chan<- prometheus.Metric, s cluster.Status) {
 	gauge(ch, descClusterUnsynced, float64(s.Unsynced))
 	counter(ch, descClusterMessages, uint64(s.RemoteSends), "sent")
 	counter(ch, descClusterMessages, uint64(s.Received), "received")
-	counter(ch, descClusterMessages, uint64(s.Forwarded), "forwarded")
+	counter(ch, descClusterMessages, uint64(s.Forwarded), "redirected")
 	counter(ch, descClusterMessages, uint64(s.Held), "held")
 	counter(ch, descClusterReconnect, s.Reconnects)
 	gauge(ch, descClusterLoaded, b2f(s.Loaded))
 	gauge(ch, descClusterRooms, float64(s.Rooms))
 	counter(ch, descClusterReaped, uint64(s.Reaped))
 	counter(ch, descClusterReconcile, uint64(s.Reconciled))
+	counter(ch, descClusterOrder, uint64(s.Gaps), "gap")
+	counter(ch, descClusterOrder, uint64(s.Resyncs), "resync")
+	counter(ch, descClusterOrder, uint64(s.Replayed), "replayed")
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
