@@ -18,7 +18,8 @@ import (
 const (
 	hdrRoom = "Ss-Room" // room key
 	hdrTo   = "Ss-To"   // peer id
-	hdrRev  = "Ss-Seq"  // last room event the sender's node had applied
+	hdrSeq  = "Ss-Seq"  // last room event the sender's node had applied
+	hdrRev  = "Ss-Rev"  // and the room's revision it had
 )
 
 func joinURLs(urls []string) string { return strings.Join(urls, ",") }
@@ -109,7 +110,7 @@ const relayHops = 3
 // until that node holds it, following the peer if it moved. A node with no
 // subscription is gone: the peer's place waits for a resume elsewhere and
 // the message is lost, as one sent to a dropped connection is.
-func (r *Registry) sendRemote(node, key, to string, need uint64, msg []byte) error {
+func (r *Registry) sendRemote(node, key, to string, need, rev uint64, msg []byte) error {
 	for range relayHops {
 		if !r.nc.IsConnected() {
 			return signaling.ErrUnavailable
@@ -117,10 +118,13 @@ func (r *Registry) sendRemote(node, key, to string, need uint64, msg []byte) err
 		m := nats.NewMsg(r.subject("to", node))
 		m.Header.Set(hdrRoom, key)
 		m.Header.Set(hdrTo, to)
-		m.Header.Set(hdrRev, strconv.FormatUint(need, 10))
+		m.Header.Set(hdrSeq, strconv.FormatUint(need, 10))
+		m.Header.Set(hdrRev, strconv.FormatUint(rev, 10))
 		m.Data = msg
 		r.stats.remoteSends.Add(1)
-		resp, err := r.nc.RequestMsg(m, opTimeout)
+		ctx, cancel := r.linkContext(opTimeout)
+		resp, err := r.nc.RequestMsgWithContext(ctx, m)
+		cancel()
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
 			return nil
@@ -147,7 +151,8 @@ func (r *Registry) sendRemote(node, key, to string, need uint64, msg []byte) err
 func (r *Registry) onRelay(m *nats.Msg) {
 	r.stats.received.Add(1)
 	key, to := m.Header.Get(hdrRoom), m.Header.Get(hdrTo)
-	need, _ := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
+	need, _ := strconv.ParseUint(m.Header.Get(hdrSeq), 10, 64)
+	rev, _ := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
 	ans := relayUnknown
 	r.mu.Lock()
 	if rm := r.rooms[key]; rm != nil {
@@ -156,7 +161,7 @@ func (r *Registry) onRelay(m *nats.Msg) {
 		case l != nil && l.fwd != "":
 			ans = relayMoved + l.fwd
 		case l != nil && !l.leaving:
-			r.deliverRelayLocked(l, m.Data, need)
+			r.deliverRelayLocked(rm, l, m.Data, need, rev)
 			ans = relayOK
 		default:
 			if i := rm.rec.find(to); i >= 0 && rm.rec.Members[i].Node != r.node {
@@ -188,6 +193,7 @@ type handOffResp struct {
 type heldRelay struct {
 	Msg  []byte `json:"msg"`
 	Need uint64 `json:"need"`
+	Rev  uint64 `json:"rev"`
 }
 
 // onHandOff gives a local peer up to the node it resumed on: from now on
@@ -223,7 +229,7 @@ func (r *Registry) onHandOff(m *nats.Msg) {
 	l.fwd, l.fwdUntil = req.To, time.Now().Add(forwardFor)
 	resp := handOffResp{OK: true, Cursor: l.seq}
 	for _, h := range l.held {
-		resp.Held = append(resp.Held, heldRelay{Msg: h.msg, Need: h.need})
+		resp.Held = append(resp.Held, heldRelay{Msg: h.msg, Need: h.need, Rev: h.rev})
 	}
 	held := l.held
 	l.held = nil
@@ -236,7 +242,7 @@ func (r *Registry) onHandOff(m *nats.Msg) {
 		l.fwd, l.held = "", append(held, l.held...)
 		if rm := r.rooms[req.Room]; rm != nil && rm.local[req.Peer] == l {
 			r.catchUpLocked(rm, req.Peer, l, l.seq)
-			r.releaseLocked(l, false)
+			r.releaseLocked(l, rm.rev, false)
 		}
 		r.mu.Unlock()
 		reply(handOffResp{})

@@ -77,7 +77,7 @@ func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
 			continue // not ours to tell, or not yet
 		}
 		if exact {
-			r.deliverEventsLocked(l, id, evs)
+			r.deliverEventsLocked(l, id, evs, rm.rev)
 		} else {
 			for _, ch := range changes {
 				if ch.peer != id {
@@ -86,7 +86,7 @@ func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
 			}
 		}
 		l.seq = next.Seq
-		r.releaseLocked(l, false)
+		r.releaseLocked(l, rm.rev, false)
 		told = true
 	}
 	switch {
@@ -100,15 +100,15 @@ func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
 
 // deliverEventsLocked gives l, in order, the events of evs after its
 // cursor (not its own), each after the relayed messages held for it whose
-// sender had not seen that event.
-func (r *Registry) deliverEventsLocked(l *local, id string, evs []event) int {
+// sender had not seen that event. rev is the room's revision applied.
+func (r *Registry) deliverEventsLocked(l *local, id string, evs []event, rev uint64) int {
 	n := 0
 	for _, ev := range evs {
 		if ev.Seq <= l.seq {
 			continue
 		}
 		l.seq = ev.Seq - 1
-		r.releaseLocked(l, false)
+		r.releaseLocked(l, rev, false)
 		if ev.Peer != id && len(ev.Msg) > 0 {
 			l.m.Deliver(ev.Msg)
 			n++
@@ -119,13 +119,14 @@ func (r *Registry) deliverEventsLocked(l *local, id string, evs []event) int {
 }
 
 // releaseLocked delivers, in arrival order, the held messages whose
-// events l has had (with expired, also those held for holdFor): nothing
-// overtakes a held message.
-func (r *Registry) releaseLocked(l *local, expired bool) {
+// events l has had and whose room revision has been applied here (rev;
+// with expired, also those held for holdFor): nothing overtakes a held
+// message.
+func (r *Registry) releaseLocked(l *local, rev uint64, expired bool) {
 	i := 0
 	for ; i < len(l.held); i++ {
 		h := l.held[i]
-		if h.need > l.seq && !(expired && time.Since(h.at) >= holdFor) {
+		if (h.need > l.seq || h.rev > rev) && !(expired && time.Since(h.at) >= holdFor) {
 			break
 		}
 		l.m.Deliver(h.msg)
@@ -137,20 +138,22 @@ func (r *Registry) releaseLocked(l *local, expired bool) {
 	}
 }
 
-// deliverRelayLocked gives a relayed message to a local end now, or holds
-// it until l has had event need (always while its place is being
-// written). A peer with too much held gets it all now, in order.
-func (r *Registry) deliverRelayLocked(l *local, msg []byte, need uint64) {
-	if l.pending || need > l.seq || len(l.held) > 0 {
+// deliverRelayLocked gives a relayed message to a local end of rm now,
+// or holds it until l has had event need and rm is at revision rev (the
+// sender's node's view: event numbers alone cannot be compared across an
+// outage, when each node numbered its own), and always while its place is
+// being written. A peer with too much held gets it all now, in order.
+func (r *Registry) deliverRelayLocked(rm *room, l *local, msg []byte, need, rev uint64) {
+	if l.pending || need > l.seq || rev > rm.rev || len(l.held) > 0 {
 		if len(l.held) < maxHeld {
 			r.stats.held.Add(1)
-			l.held = append(l.held, held{msg: msg, need: need, at: time.Now()})
+			l.held = append(l.held, held{msg: msg, need: need, rev: rev, at: time.Now()})
 			return
 		}
 		if !l.pending {
 			seq := l.seq
 			l.seq = math.MaxUint64
-			r.releaseLocked(l, false)
+			r.releaseLocked(l, math.MaxUint64, false)
 			l.seq = seq
 		}
 	}
@@ -190,7 +193,7 @@ func (r *Registry) registerLocked(rm *room, id string, l *local, m signaling.Mem
 	rm.local[id] = l
 	l.m, l.rev, l.pending, l.fwd, l.leaving, l.handed = m, rev, false, "", false, nil
 	n, ok := r.catchUpLocked(rm, id, l, cursor)
-	r.releaseLocked(l, false)
+	r.releaseLocked(l, rm.rev, false)
 	return n, ok
 }
 
@@ -206,7 +209,7 @@ func (r *Registry) catchUpLocked(rm *room, id string, l *local, cursor uint64) (
 		l.seq = rm.rec.Seq
 		return 0, false
 	}
-	return r.deliverEventsLocked(l, id, evs), true
+	return r.deliverEventsLocked(l, id, evs, rm.rev), true
 }
 
 // adoptLocked brings rm up to a record this node just wrote (or read), if

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -137,7 +138,7 @@ func (r *Registry) sweep() {
 			case l.fwd != "" && now.After(l.fwdUntil):
 				delete(rm.local, id)
 			case !l.pending && l.fwd == "":
-				r.releaseLocked(l, true)
+				r.releaseLocked(l, rm.rev, true)
 			}
 		}
 		if !reaper || rm.dirty || rm.rev == 0 {
@@ -240,70 +241,109 @@ func (r *Registry) removeGone(key string, peers map[string]string) {
 // bucket update into them; a write that loses a race is retried at the
 // next sweep).
 func (r *Registry) reconcile() {
-	kv, err := r.bucket()
-	if err != nil {
-		return
-	}
-	type job struct {
-		key      string
-		rec      record
-		rev, gen uint64
-	}
-	var jobs []job
+	var keys []string
 	r.mu.Lock()
 	if r.ready {
 		for key, rm := range r.rooms {
 			if rm.dirty {
-				jobs = append(jobs, job{key, rm.rec.clone(), rm.rev, rm.gen})
+				keys = append(keys, key)
 			}
 		}
 	}
 	r.mu.Unlock()
-	if len(jobs) == 0 {
-		return
+	for _, key := range keys {
+		if _, err := r.writeBack(key); err != nil {
+			r.noteErr("writing back a room", err)
+			return
+		}
 	}
+}
+
+// writeBack writes one room changed here while NATS was unreachable back
+// to the bucket, merged. done is false when the bucket had moved on (the
+// newer record is merged in: try again) or the room is still loading.
+func (r *Registry) writeBack(key string) (done bool, err error) {
+	kv, err := r.bucket()
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	rm := r.rooms[key]
+	if rm == nil || !rm.dirty {
+		r.mu.Unlock()
+		return true, nil
+	}
+	if !r.ready {
+		r.mu.Unlock()
+		return false, nil
+	}
+	// The other nodes work out what changed: a new event number with no
+	// log makes them resync from the difference.
+	rec, base, gen := rm.rec.clone(), rm.rev, rm.gen
+	r.mu.Unlock()
+	rec.Ev, rec.Log, rec.W = nil, nil, ""
+	rec.Seq++
+
 	ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
 	defer cancel()
-	for _, j := range jobs {
-		// The other nodes work out what changed: a new event number with
-		// no log makes them resync from the difference.
-		j.rec.Ev, j.rec.Log = nil, nil
-		j.rec.Seq++
-		var rev uint64
-		var err error
-		if j.rev == 0 {
-			rev, err = kv.Create(ctx, j.key, j.rec.encode())
-		} else {
-			rev, err = kv.Update(ctx, j.key, j.rec.encode(), j.rev)
+	var rev uint64
+	if base == 0 {
+		rev, err = kv.Create(ctx, key, rec.encode())
+	} else {
+		rev, err = kv.Update(ctx, key, rec.encode(), base)
+	}
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		// The bucket moved on: merge its record in now, not when the
+		// watcher brings it.
+		if e, gerr := kv.Get(ctx, key); gerr == nil {
+			r.applyEntry(e, false)
 		}
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrKeyExists) {
-				r.noteErr("writing back a room", err)
-				return
-			}
-			continue // the watcher brings the newer record; next sweep retries
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	r.stats.reconciled.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm := r.rooms[key]; rm != nil {
+		if rm.rev == base {
+			rm.rev = rev
+			rm.lastWrite = max(rm.lastWrite, rev)
 		}
-		r.stats.reconciled.Add(1)
-		r.mu.Lock()
-		if rm := r.rooms[j.key]; rm != nil {
-			if rm.rev == j.rev {
-				rm.rev = rev
-				rm.lastWrite = max(rm.lastWrite, rev)
+		if rm.gen == gen {
+			// Our peers have seen all of it: the bucket's copy is ours.
+			rm.dirty = false
+			if rm.rev == rev {
+				rm.rec = rec
 			}
-			if rm.gen == j.gen {
-				// Our peers have seen all of it: the bucket's copy is ours.
-				rm.dirty = false
-				if rm.rev == rev {
-					rm.rec = j.rec
-				}
-				for _, l := range rm.local {
-					if !l.pending {
-						l.seq = max(l.seq, rm.rec.Seq)
-					}
+			for _, l := range rm.local {
+				if !l.pending {
+					l.seq = max(l.seq, rm.rec.Seq)
 				}
 			}
 		}
-		r.mu.Unlock()
+	}
+	return true, nil
+}
+
+// syncRoom writes a room changed here during an outage back before
+// anything else is written to it or relayed from it, so nothing this node
+// does after the outage reaches the others before what it did during it.
+// errSlow if it could not within writeFor.
+func (r *Registry) syncRoom(key string) error {
+	deadline := time.Now().Add(writeFor)
+	for {
+		done, err := r.writeBack(key)
+		switch {
+		case done:
+			return nil
+		case errors.Is(err, errDown):
+			return err
+		case time.Now().After(deadline):
+			return fmt.Errorf("%w: writing back room %s: %v", errSlow, key, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -73,7 +73,8 @@ type Registry struct {
 
 	handOff atomic.Pointer[func(signaling.Member) ([][]byte, bool)]
 
-	kick   chan struct{} // connection state changed; buffered 1
+	kick   chan struct{}           // connection state changed; buffered 1
+	link   atomic.Pointer[linkCtx] // ends when the connection to NATS is lost
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -134,10 +135,11 @@ type local struct {
 }
 
 // held is a relayed message waiting until its recipient has had room
-// event need (the last one its sender's node had applied).
+// event need and revision rev (the last its sender's node had applied).
 type held struct {
 	msg  []byte
-	need uint64
+	need uint64 // room event
+	rev  uint64 // room revision
 	at   time.Time
 }
 
@@ -242,7 +244,33 @@ func (r *Registry) signal() {
 	}
 }
 
+// linkCtx is a context that ends when the current NATS connection is
+// lost, so a request in flight then fails at once rather than at its
+// timeout (nats.go does not fail it: the reply can never come).
+type linkCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// linkContext returns a context for one request: ended by timeout, by
+// Close, or by losing the connection.
+func (r *Registry) linkContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	parent := r.ctx
+	if l := r.link.Load(); l != nil {
+		parent = l.ctx
+	}
+	return context.WithTimeout(parent, timeout)
+}
+
+func (r *Registry) newLink() {
+	ctx, cancel := context.WithCancel(r.ctx)
+	if old := r.link.Swap(&linkCtx{ctx, cancel}); old != nil {
+		old.cancel()
+	}
+}
+
 func (r *Registry) connected() {
+	r.newLink()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
@@ -255,6 +283,9 @@ func (r *Registry) connected() {
 }
 
 func (r *Registry) disconnected(err error) {
+	if l := r.link.Load(); l != nil {
+		l.cancel()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.downSince.IsZero() {

@@ -152,7 +152,7 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 		cursor = ho.Cursor
 		var early []held
 		for _, h := range ho.Held {
-			early = append(early, held{msg: h.Msg, need: h.Need, at: time.Now()})
+			early = append(early, held{msg: h.Msg, need: h.Need, rev: h.Rev, at: time.Now()})
 		}
 		arriving.held = append(early, arriving.held...)
 	}
@@ -202,7 +202,10 @@ func (r *Registry) readRoom(key string, deadline time.Time) (record, uint64, err
 func (r *Registry) askHandOff(node, key, peer string, deadline time.Time) (resp handOffResp, handed bool, err error) {
 	req, _ := json.Marshal(handOffReq{Room: key, Peer: peer, To: r.node})
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		msg, err := r.nc.Request(r.subject("handoff", node), req, max(time.Until(deadline), 100*time.Millisecond)/2)
+		ctx, cancel := r.linkContext(max(time.Until(deadline), 100*time.Millisecond) / 2)
+		msg, err := r.nc.RequestWithContext(ctx, r.subject("handoff", node), req)
+		timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+		cancel()
 		switch {
 		case err == nil:
 			if json.Unmarshal(msg.Data, &resp) != nil || !resp.OK {
@@ -211,7 +214,7 @@ func (r *Registry) askHandOff(node, key, peer string, deadline time.Time) (resp 
 			return resp, true, nil
 		case errors.Is(err, nats.ErrNoResponders):
 			return handOffResp{}, false, nil // its connection is gone
-		case errors.Is(err, nats.ErrTimeout):
+		case timedOut:
 			if !r.alive(node) || time.Now().Add(wait).After(deadline) {
 				return handOffResp{}, false, nil
 			}

@@ -52,6 +52,15 @@ func (r *Registry) write(key string, change func(rec *record, exists bool) error
 
 	r.mu.Lock()
 	rm := r.rooms[key]
+	dirty := rm != nil && rm.dirty
+	r.mu.Unlock()
+	if dirty {
+		if err = r.syncRoom(key); err != nil {
+			return
+		}
+	}
+	r.mu.Lock()
+	rm = r.rooms[key]
 	fresh := rm == nil || rm.dirty || rm.rev == 0
 	if !fresh {
 		before, base = rm.rec.clone(), rm.rev
@@ -366,12 +375,24 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 		r.mu.Unlock()
 		return signaling.ErrUnknownPeer
 	}
-	need := rm.rec.Seq
+	if rm.dirty && r.nc.IsConnected() && rm.local[to] == nil {
+		// What we did during an outage goes out first.
+		r.mu.Unlock()
+		if err := r.syncRoom(key); err != nil {
+			return signaling.ErrUnavailable
+		}
+		r.mu.Lock()
+		if rm = r.rooms[key]; rm == nil {
+			r.mu.Unlock()
+			return signaling.ErrUnknownPeer
+		}
+	}
+	need, rev := rm.rec.Seq, max(rm.rev, rm.lastWrite)
 	node := ""
 	l := rm.local[to]
 	switch {
 	case l != nil && l.fwd == "" && !l.leaving:
-		r.deliverRelayLocked(l, msg, need)
+		r.deliverRelayLocked(rm, l, msg, need, rm.rev)
 		r.mu.Unlock()
 		return nil
 	case l != nil && l.fwd != "":
@@ -385,7 +406,7 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 	if node == "" {
 		return signaling.ErrUnknownPeer
 	}
-	return r.sendRemote(node, key, to, need, msg)
+	return r.sendRemote(node, key, to, need, rev, msg)
 }
 
 // Roster implements signaling.Registry.
