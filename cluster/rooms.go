@@ -345,6 +345,13 @@ func (r *Registry) Leave(roomID, peer string, msg []byte) {
 		return
 	}
 	if l := rm.local[peer]; l != nil && l.leaving {
+		// It still gets the events before its leave that this node had
+		// not applied yet: its place lasted until then.
+		if err == nil {
+			if evs, ok := after.since(l.seq); ok {
+				r.deliverEventsLocked(l, peer, evs, rm.rev)
+			}
+		}
 		delete(rm.local, peer)
 	}
 	switch {
