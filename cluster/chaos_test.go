@@ -107,7 +107,7 @@ func TestChaosNATSRestart(t *testing.T) {
 					p.c.send(msg{"type": "state", "name": fmt.Sprintf("T-%d", k)})
 				} else if all := ids(); len(all) > 1 {
 					to := all[rng.IntN(len(all))]
-					if to != p.c.id {
+					if to != p.c.id && told(p.joined, p.rec.snapshot(), to) {
 						p.c.send(msg{"type": "candidate", "to": to, "candidate": msg{"candidate": strconv.Itoa(k)}})
 					}
 				}
@@ -246,6 +246,20 @@ func TestChaosNATSRestart(t *testing.T) {
 		resyncs += n.reg.Status().Resyncs
 	}
 	t.Logf("joins %d, refused %d, resyncs %d", joins.Load(), refused.Load(), resyncs)
+}
+
+// told tells whether a peer has been told of id (in the roster it joined
+// with, or a peer-joined since): it can address only those.
+func told(joined msg, msgs []msg, id string) bool {
+	if slices.Contains(peerIDs(joined), id) {
+		return true
+	}
+	for _, m := range msgs {
+		if k, _ := roomEvent(m); k == "J:"+id {
+			return true
+		}
+	}
+	return false
 }
 
 // maps tells whether got is want without self.

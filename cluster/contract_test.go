@@ -179,6 +179,18 @@ func TestDeliveryContractAcrossHandOver(t *testing.T) {
 		ids = append(ids, c.id)
 	}
 	mover := ids[1] // on n2, alone there: n2 noticing its drop is countable
+	// A talker addresses only the peers it has been told of.
+	for i, id := range ids {
+		waitUntil(t, id+" to hear the later talkers join", func() bool {
+			joined := 0
+			for _, m := range recs[id].snapshot() {
+				if k, _ := roomEvent(m); slices.Contains(ids[i+1:], strings.TrimPrefix(k, "J:")) {
+					joined++
+				}
+			}
+			return joined == len(ids)-1-i
+		})
+	}
 
 	const steps = 60
 	var mu sync.Mutex

@@ -344,6 +344,8 @@ func resume(t *testing.T, newNodes New) {
 		t.Fatal(err)
 	}
 	token := ro[1].IssueToken("resume", "b")
+	// a can address b once it has been told b joined.
+	eventually(t, "a to hear b join", func() bool { return len(a.Msgs()) > 0 })
 	if err := nodes[0].Send("resume", "b", enc("s:a:1")); err != nil {
 		t.Fatal(err)
 	}
@@ -394,9 +396,16 @@ func resume(t *testing.T, newNodes New) {
 type member struct {
 	id     string
 	node   int
-	recs   []*Recorder // its ends, oldest first (it moves on resume)
-	queued [][]string  // what each takeover returned, before recs[i+1]
-	want   []string    // the model's stream for it
+	recs   []*Recorder     // its ends, oldest first (it moves on resume)
+	queued [][]string      // what each takeover returned, before recs[i+1]
+	want   []string        // the model's stream for it
+	known  map[string]bool // the peers in the roster it joined with
+}
+
+// knows tells whether m has been told of peer id: a peer can address only
+// those (a relay to one its node has not heard of yet is refused).
+func (m *member) knows(id string) bool {
+	return m.known[id] || slices.Contains(m.got(), "j:"+id)
 }
 
 func (m *member) got() []string {
@@ -446,8 +455,13 @@ func model(t *testing.T, newNodes New, seed uint64) {
 			m := &member{id: fmt.Sprint("m", next), node: rng.IntN(len(nodes)), recs: []*Recorder{{}}}
 			next++
 			msg := "j:" + m.id
-			if _, err := nodes[m.node].Join(room, peer(m.id), m.recs[0], enc(msg)); err != nil {
+			roster, err := nodes[m.node].Join(room, peer(m.id), m.recs[0], enc(msg))
+			if err != nil {
 				t.Fatalf("step %d: join: %v", step, err)
+			}
+			m.known = map[string]bool{}
+			for _, p := range roster {
+				m.known[p.ID] = true
 			}
 			tell(m.id, msg)
 			members = append(members, m)
@@ -471,6 +485,7 @@ func model(t *testing.T, newNodes New, seed uint64) {
 			if a == b {
 				continue
 			}
+			eventually(t, a.id+" to hear of "+b.id, func() bool { return a.knows(b.id) })
 			msg := fmt.Sprintf("s:%s:%d", a.id, step)
 			if err := nodes[a.node].Send(room, b.id, enc(msg)); err != nil {
 				t.Fatalf("step %d: send: %v", step, err)
