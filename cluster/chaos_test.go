@@ -140,8 +140,8 @@ func TestChaosNATSRestart(t *testing.T) {
 				}
 				joins.Add(1)
 				c.id = j.str("id")
-				if all := ids(); rng.IntN(2) == 0 {
-					c.send(msg{"type": "candidate", "to": all[rng.IntN(len(all))], "candidate": msg{"candidate": "0"}})
+				if known := peerIDs(j); len(known) > 0 && rng.IntN(2) == 0 {
+					c.send(msg{"type": "candidate", "to": known[rng.IntN(len(known))], "candidate": msg{"candidate": "0"}})
 				}
 				if i%5 == 4 { // some stay to the end
 					p := &peer{c: c, joined: j, rec: &recorder{}, node: n}
