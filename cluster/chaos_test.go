@@ -63,6 +63,7 @@ func TestChaosNATSRestart(t *testing.T) {
 	sc, cc := testConfigs(ns.url())
 	sc.MessageRate, sc.MessageBurst = 10_000, 100_000
 	sc.MaxPeersPerRoom = 50
+	sc.MaxConnsPerIP = 1000 // every client is 127.0.0.1
 	nodes := []*node{startNode(t, "n1", sc, cc), startNode(t, "n2", sc, cc), startNode(t, "n3", sc, cc)}
 
 	type peer struct {

@@ -95,6 +95,15 @@ func testConfigs(natsURL string) (signaling.Config, Config) {
 	return sc, cc
 }
 
+// testLogger is nil (discard) unless CLUSTER_TEST_LOG is set, to read a
+// failure by.
+func testLogger() *slog.Logger {
+	if os.Getenv("CLUSTER_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // node is one appliance's signaling, clustered, behind httptest.
 type node struct {
 	name string
@@ -108,10 +117,7 @@ type node struct {
 func startNode(t testing.TB, name string, sc signaling.Config, cc Config) *node {
 	t.Helper()
 	cc.NodeID = name
-	var log *slog.Logger
-	if os.Getenv("CLUSTER_TEST_LOG") != "" { // to read a failure by
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := testLogger()
 	reg, err := New(cc, Options{
 		Logger:   log,
 		MaxRooms: sc.MaxRooms, MaxPeers: sc.MaxPeersPerRoom,

@@ -18,7 +18,7 @@ func TestRegistryContract(t *testing.T) {
 		var out []signaling.Registry
 		for i := range 3 {
 			cc.NodeID = fmt.Sprint("n", i+1)
-			reg, err := New(cc, Options{MaxRooms: o.MaxRooms, MaxPeers: o.MaxPeers, EmptyRoomTTL: o.EmptyRoomTTL, ResumeGrace: time.Minute})
+			reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: o.MaxRooms, MaxPeers: o.MaxPeers, EmptyRoomTTL: o.EmptyRoomTTL, ResumeGrace: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
