@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +126,10 @@ func Run(t *testing.T, newNodes New) {
 	t.Run("Resume", func(t *testing.T) { resume(t, newNodes) })
 	t.Run("Model", func(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
-		t.Logf("seed %d", seed) // to replay a failure: model(t, newNodes, seed)
+		if s, err := strconv.ParseUint(os.Getenv("REGISTRYTEST_SEED"), 10, 64); err == nil {
+			seed = s // to replay a failure's operations
+		}
+		t.Logf("seed %d", seed)
 		model(t, newNodes, seed)
 	})
 }
