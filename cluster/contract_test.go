@@ -268,6 +268,9 @@ func TestDeliveryContractAcrossHandOver(t *testing.T) {
 		return ends == len(ids)
 	})
 	checkContract(t, wrec, recs, relaysTo)
+	if t.Failed() {
+		t.Logf("the mover was %s (n2 → n3 → n1)", mover)
+	}
 	if st := n3.reg.Status(); st.Replayed+n1.reg.Status().Replayed == 0 {
 		t.Log("no event had to be replayed on a resume this time")
 	}
