@@ -24,7 +24,7 @@ import (
 // between them to this node's peers. rev is 0 for a change made here while
 // NATS is down.
 func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
-	prev, prevRev := rm.rec, rm.rev
+	prev := rm.rec
 	var lost []string
 	if rev != 0 {
 		// Our own peers missing from the bucket (removed as dead while we
@@ -76,10 +76,6 @@ func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
 		if l == nil || l.leaving || l.pending || l.fwd != "" || (rev != 0 && rev <= l.rev) || mm.Node != r.node {
 			continue // not ours to tell, or not yet
 		}
-		// What has waited its holdFor goes first, as the sweep would have
-		// sent it (the watcher's goroutine runs the sweep: after an outage
-		// it may come back with a new record before sweeping).
-		r.releaseLocked(l, prevRev, true)
 		if exact {
 			r.deliverEventsLocked(l, id, evs, rm.rev)
 		} else {
