@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
@@ -148,14 +150,14 @@ func TestIDs(t *testing.T) {
 	sign := newSigner(nil)
 	for range 1000 {
 		id := sign.newRoomID()
-		if !validRoomID(id) || !sign.verifyRoomID(id) || seen[id] {
+		if !roomid.Valid(id) || !sign.verifyRoomID(id) || seen[id] {
 			t.Fatalf("bad or repeated room id %q", id)
 		}
 		seen[id] = true
 	}
 	for _, bad := range []string{"", "short", strings.Repeat("a", 31) + "/", strings.Repeat("a", 33), strings.Repeat("a", 22)} {
-		if validRoomID(bad) {
-			t.Errorf("validRoomID(%q) = true", bad)
+		if roomid.Valid(bad) {
+			t.Errorf("roomid.Valid(%q) = true", bad)
 		}
 	}
 	u := turnUser(sign.newRoomID(), newPeerID())

@@ -5,18 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 // A room id is roomIDBytes of randomness (128 bits, above the 96 the
 // link-as-capability design requires) and roomTagBytes of MAC under the
-// server's key (keys.go), roomIDLen characters in all: a restarted server
+// server's key (keys.go), roomid.Len characters in all: a restarted server
 // knows its own ids from forgeries without having kept them. 64 bits of
 // tag stand against online guessing, the only kind there is (the key never
 // leaves the server).
 const (
 	roomIDBytes  = 16
 	roomTagBytes = 8
-	roomIDLen    = 32
 )
 
 // purposeRoom labels room id MACs.
@@ -39,7 +40,7 @@ func (s *signer) newRoomID() string {
 // verifyRoomID reports whether id is one this server (under one of its
 // keys) made.
 func (s *signer) verifyRoomID(id string) bool {
-	if !validRoomID(id) {
+	if !roomid.Valid(id) {
 		return false
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(id)
@@ -52,20 +53,6 @@ func (s *signer) verifyRoomID(id string) bool {
 // newPeerID returns a peer id, unique within a room with overwhelming
 // probability (64 bits).
 func newPeerID() string { return randomID(8) }
-
-// validRoomID reports whether s has the shape of a room id.
-func validRoomID(s string) bool {
-	if len(s) != roomIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // roomTag names a room in logs and TURN usernames without revealing its
 // id, which is the capability to join it: 8 hex digits of its SHA-256.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/streamsync/streamsync/ice"
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 // handleJoin creates or joins a room, or resumes a held session.
@@ -53,7 +54,7 @@ func (c *conn) handleJoin(in *inbound) error {
 			return perr(codeRateLimited, "too many wrong create passwords on this server; retry in a minute")
 		}
 		room = c.srv.sign.newRoomID()
-	} else if !validRoomID(room) {
+	} else if !roomid.Valid(room) {
 		return perr(codeBadMessage, "malformed room id")
 	}
 	if !c.srv.roomsIP.reserve(c.key, room) {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 // roomInfo is what the pre-flight GET /ws?room=<id> says about a room to
@@ -27,7 +29,7 @@ type welcomeInfo struct {
 // client IP is over its join rate: a lookup costs what a join attempt
 // costs, so it is no cheaper way to probe for rooms.
 func (s *Server) lookupRoom(r *http.Request, room string) *roomInfo {
-	if !validRoomID(room) || !s.joins.allow(ipKey(clientIP(r, s.cfg.TrustedProxies))) {
+	if !roomid.Valid(room) || !s.joins.allow(ipKey(clientIP(r, s.cfg.TrustedProxies))) {
 		return nil
 	}
 	roster, err := s.reg.Roster(room)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 func TestTwoAndThreePeersRelay(t *testing.T) {
@@ -16,7 +18,7 @@ func TestTwoAndThreePeersRelay(t *testing.T) {
 
 	a := ts.dial(t)
 	ja := a.join("", "Ada")
-	if len(peerIDs(ja)) != 0 || !validRoomID(a.room) || a.id == "" {
+	if len(peerIDs(ja)) != 0 || !roomid.Valid(a.room) || a.id == "" {
 		t.Fatalf("creator joined = %v", ja)
 	}
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 // A resume token names its place and is signed, so that a server restarted
@@ -62,7 +64,7 @@ func (s *signer) parseToken(token string) (signedToken, bool) {
 	}
 	body, tagText := token[:i], token[i+1:]
 	parts := strings.Split(body, ".")
-	if len(parts) != 5 || parts[0] != tokenVersion || !validRoomID(parts[1]) || !validPeerID(parts[2]) {
+	if len(parts) != 5 || parts[0] != tokenVersion || !roomid.Valid(parts[1]) || !validPeerID(parts[2]) {
 		return signedToken{}, false
 	}
 	ms, err := strconv.ParseInt(parts[3], 10, 64)

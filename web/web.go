@@ -17,6 +17,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/streamsync/streamsync/internal/roomid"
 )
 
 //go:embed static
@@ -127,7 +129,7 @@ func (h *handler) page(name string) http.HandlerFunc {
 // page's own design and before asking for a camera, that the link is
 // broken and offers a new meeting.
 func (h *handler) room(w http.ResponseWriter, r *http.Request) {
-	if !validRoom(r.PathValue("room")) {
+	if !roomid.Valid(r.PathValue("room")) {
 		h.serveStatus(w, r, "index.html", http.StatusNotFound)
 		return
 	}
@@ -172,24 +174,4 @@ func (h *handler) serveStatus(w http.ResponseWriter, r *http.Request, name strin
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(a.body)
 	}
-}
-
-// roomIDLen is the length of a room id as the signaling server makes them
-// (signaling/ids.go: 128 random bits and a 64-bit MAC in URL-safe base64).
-const roomIDLen = 32
-
-// validRoom reports whether s has the shape of a room id: 32 characters of
-// letters, digits, '-' and '_'.
-func validRoom(s string) bool {
-	if len(s) != roomIDLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -15,8 +15,9 @@ import { CallRecorder } from './recorder.js';
 const $ = /** @type {AppLookup} */ ((id) => document.getElementById(id));
 const NAME_KEY = 'streamsync.name';
 const SOUNDS_KEY = 'streamsync.sounds';
-// A room id as the signaling server makes them (signaling/ids.go): 32
-// characters of URL-safe base64. Anything else is not a meeting link.
+// A room id as the signaling server makes them (internal/roomid, held to
+// this by web/roomid_test.go): 32 characters of URL-safe base64. Anything
+// else is not a meeting link.
 const ROOM_RE = /^[A-Za-z0-9_-]{32}$/;
 const STATS_MS = 2000;
 const BEST_TURN_WAIT_MS = 7000; // at most this long before calling with every TURN URL

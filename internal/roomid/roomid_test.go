@@ -1,0 +1,37 @@
+package roomid
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func TestValid(t *testing.T) {
+	for range 100 {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		if id := base64.RawURLEncoding.EncodeToString(b); !Valid(id) {
+			t.Fatalf("Valid(%q) = false for 24 bytes of base64url", id)
+		}
+	}
+	good := strings.Repeat("aZ09-_", 6)[:Len]
+	if !Valid(good) {
+		t.Errorf("Valid(%q) = false", good)
+	}
+	for _, bad := range []string{
+		"",
+		good[:Len-1],
+		good + "a",
+		good[:Len-1] + "=",
+		good[:Len-1] + "+",
+		good[:Len-1] + "/",
+		good[:Len-1] + ".",
+		good[:Len-2] + "é",
+		good[:Len-1] + "\x00",
+	} {
+		if Valid(bad) {
+			t.Errorf("Valid(%q) = true", bad)
+		}
+	}
+}
