@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamsync/streamsync/ice"
+	"github.com/streamsync/streamsync/internal/sigtest"
 )
 
 func TestMain(m *testing.M) {
@@ -123,8 +123,10 @@ type msg map[string]any
 
 func (m msg) str(k string) string { s, _ := m[k].(string); return s }
 
-// client is a test WebSocket client.
+// client is a test WebSocket client (internal/sigtest) with the names
+// and types these tests use.
 type client struct {
+	sc      *sigtest.Client
 	t       *testing.T
 	ws      *websocket.Conn
 	id      string
@@ -145,120 +147,31 @@ func (ts *testServer) dial(t *testing.T) *client {
 
 func (ts *testServer) dialHeader(t *testing.T, h http.Header) (*client, *http.Response, error) {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: waitLimit}
-	ws, resp, err := d.DialContext(t.Context(), ts.url, h)
+	sc, resp, err := sigtest.Dial(t, ts.url, h)
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &client{t: t, ws: ws}
-	t.Cleanup(func() { ws.Close() })
-	c.welcome = c.expect("welcome")
-	return c, resp, nil
+	return &client{sc: sc, t: t, ws: sc.WS, welcome: msg(sc.Welcome)}, resp, nil
 }
 
-// send writes one JSON message.
-func (c *client) send(v any) {
-	c.t.Helper()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := c.ws.WriteJSON(v); err != nil {
-		c.t.Fatalf("send %v: %v", v, err)
-	}
-}
+func (c *client) send(v any)                  { c.t.Helper(); c.sc.Send(v) }
+func (c *client) sendRaw(mt int, b []byte)    { c.t.Helper(); c.sc.SendRaw(mt, b) }
+func (c *client) next() (msg, error)          { m, err := c.sc.Next(); return msg(m), err }
+func (c *client) expect(typ string) msg       { c.t.Helper(); return msg(c.sc.Expect(typ)) }
+func (c *client) expectError(code string) msg { c.t.Helper(); return msg(c.sc.ExpectError(code)) }
+func (c *client) alive()                      { c.t.Helper(); c.sc.Alive() }
+func (c *client) handled()                    { c.t.Helper(); c.sc.Handled() }
 
-func (c *client) sendRaw(mt int, b []byte) {
-	c.t.Helper()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := c.ws.WriteMessage(mt, b); err != nil {
-		c.t.Fatalf("send raw: %v", err)
-	}
-}
-
-// next reads the next message, waiting at most waitLimit.
-func (c *client) next() (msg, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
-	_, b, err := c.ws.ReadMessage()
-	if err != nil {
-		return nil, err
-	}
-	var m msg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode %q: %w", b, err)
-	}
-	return m, nil
-}
-
-// expect reads the next message and checks its type.
-func (c *client) expect(typ string) msg {
-	c.t.Helper()
-	m, err := c.next()
-	if err != nil {
-		c.t.Fatalf("waiting for %q: %v", typ, err)
-	}
-	if m.str("type") != typ {
-		c.t.Fatalf("got %v, want type %q", m, typ)
-	}
-	return m
-}
-
-// expectError reads the next message and checks it is an error with code.
-func (c *client) expectError(code string) msg {
-	c.t.Helper()
-	m := c.expect("error")
-	if m.str("code") != code {
-		c.t.Fatalf("got error %v, want code %q", m, code)
-	}
-	return m
-}
-
-// expectClose reads until the connection closes and checks the close code.
 func (c *client) expectClose(code int) *websocket.CloseError {
 	c.t.Helper()
-	for {
-		_, err := c.next()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) {
-			c.t.Fatalf("want close %d, got %v", code, err)
-		}
-		if ce.Code != code {
-			c.t.Fatalf("want close %d, got %d %q", code, ce.Code, ce.Text)
-		}
-		_ = c.ws.Close() // end the TCP connection, as a browser does
-		return ce
-	}
-}
-
-// alive checks the connection still answers: ping gets pong next.
-func (c *client) alive() {
-	c.t.Helper()
-	c.send(msg{"type": "ping"})
-	c.expect("pong")
-}
-
-// handled waits until the server has handled everything sent so far: a
-// ping's pong, past whatever else arrives first (errors, peer-left...).
-func (c *client) handled() {
-	c.t.Helper()
-	c.send(msg{"type": "ping"})
-	for {
-		m, err := c.next()
-		if err != nil {
-			c.t.Fatalf("waiting for pong: %v", err)
-		}
-		if m.str("type") == "pong" {
-			return
-		}
-	}
+	return c.sc.ExpectClose(code)
 }
 
 // join sends a join and reads joined.
 func (c *client) join(room, name string) msg {
 	c.t.Helper()
-	c.send(msg{"type": "join", "room": room, "name": name})
-	m := c.expect("joined")
-	c.id, c.room, c.token = m.str("id"), m.str("room"), m.str("resumeToken")
+	m := msg(c.sc.Join(room, name))
+	c.id, c.room, c.token = c.sc.ID, c.sc.Room, c.sc.Token
 	return m
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/sigtest"
 )
 
 // TestHostNamesChecked: with turn.public_host naming the service, a
@@ -59,7 +60,7 @@ func TestHostNamesChecked(t *testing.T) {
 		}
 		t.Fatalf("WebSocket with a rebound Host: %v %v, want 421", err, resp)
 	}
-	dialWS(t, a.HTTPURL) // by address: served
+	sigtest.DialApp(t, a.HTTPURL) // by address: served
 	// serve warned at start about the config's loopback relay range.
 	a.WaitLog(t, "turn.allowed_peer_ranges[0]: 127.0.0.0/8 lets relayed traffic reach", 1, 10*time.Second)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/sigtest"
 	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
 )
@@ -208,9 +209,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	ou, op, _, _ := turnserver.MintREST(oldSecret, "old", time.Now(), time.Hour)
 	liveRelay := allocate(t, "udp", turnAddr, ou, op)
-	ws := dialWS(t, app.HTTPURL)
-	ws.send(map[string]any{"type": "join", "name": "Stays"})
-	ws.nextOf("joined")
+	ws := sigtest.DialApp(t, app.HTTPURL)
+	ws.Send(map[string]any{"type": "join", "name": "Stays"})
+	ws.NextOf("joined")
 
 	nu, np, _, _ := turnserver.MintREST(newSecret, "new", time.Now(), time.Hour)
 	allocateExpectFailure(t, turnAddr, nu, np)
@@ -231,8 +232,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if _, _, err := liveRelay.ReadFrom(buf); err != nil {
 		t.Fatalf("live allocation after reload: %v", err)
 	}
-	ws.send(map[string]any{"type": "ping", "id": 1})
-	ws.nextOf("pong")
+	ws.Send(map[string]any{"type": "ping", "id": 1})
+	ws.NextOf("pong")
 
 	app.WriteConfig(t, "[turn\nbroken")
 	_ = app.Signal(syscall.SIGHUP)
@@ -250,6 +251,6 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	app.WaitLog(t, "signaling: changing it needs a restart", 1, 10*time.Second)
 
 	allocate(t, "udp", turnAddr, nu, np) // still serving with the reloaded config
-	ws.send(map[string]any{"type": "ping", "id": 2})
-	ws.nextOf("pong")
+	ws.Send(map[string]any{"type": "ping", "id": 2})
+	ws.NextOf("pong")
 }

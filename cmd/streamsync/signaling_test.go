@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/sigtest"
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
@@ -33,55 +34,6 @@ allow_loopback_peers = true
 `
 }
 
-type wsClient struct {
-	t  *testing.T
-	ws *websocket.Conn
-}
-
-func dialWS(t *testing.T, httpURL string) *wsClient {
-	t.Helper()
-	u := "ws" + strings.TrimPrefix(httpURL, "http") + "/ws"
-	hdr := http.Header{"Origin": []string{httpURL}}
-	ws, resp, err := websocket.DefaultDialer.Dial(u, hdr)
-	if err != nil {
-		t.Fatalf("dial %s: %v (%v)", u, err, resp)
-	}
-	t.Cleanup(func() { _ = ws.Close() })
-	c := &wsClient{t: t, ws: ws}
-	if m := c.next(); m["type"] != "welcome" {
-		t.Fatalf("first message %v, want welcome", m)
-	}
-	return c
-}
-
-func (c *wsClient) send(m map[string]any) {
-	c.t.Helper()
-	if err := c.ws.WriteJSON(m); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// next returns the next message, failing after 5 s.
-func (c *wsClient) next() map[string]any {
-	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var m map[string]any
-	if err := c.ws.ReadJSON(&m); err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return m
-}
-
-// nextOf skips messages until one of type typ.
-func (c *wsClient) nextOf(typ string) map[string]any {
-	c.t.Helper()
-	for {
-		if m := c.next(); m["type"] == typ {
-			return m
-		}
-	}
-}
-
 // TestApplianceSignalingAndTURN runs the real binary: two clients meet in a
 // room through the WebSocket, the iceServers each receives allocate on the
 // appliance's TURN relay over UDP and TCP, the two relays exchange data,
@@ -89,20 +41,20 @@ func (c *wsClient) nextOf(typ string) map[string]any {
 func TestApplianceSignalingAndTURN(t *testing.T) {
 	app := apptest.Start(t, applianceConfig(t))
 
-	ada := dialWS(t, app.HTTPURL)
-	ada.send(map[string]any{"type": "join", "name": "Ada"})
-	joined := ada.nextOf("joined")
+	ada := sigtest.DialApp(t, app.HTTPURL)
+	ada.Send(map[string]any{"type": "join", "name": "Ada"})
+	joined := ada.NextOf("joined")
 	room, _ := joined["room"].(string)
 
-	bob := dialWS(t, app.HTTPURL)
-	bob.send(map[string]any{"type": "join", "room": room, "name": "Bob"})
-	bobJoined := bob.nextOf("joined")
+	bob := sigtest.DialApp(t, app.HTTPURL)
+	bob.Send(map[string]any{"type": "join", "room": room, "name": "Bob"})
+	bobJoined := bob.NextOf("joined")
 	adaID, bobID := joined["id"].(string), bobJoined["id"].(string)
-	if pj := ada.nextOf("peer-joined"); pj["peer"].(map[string]any)["id"] != bobID {
+	if pj := ada.NextOf("peer-joined"); pj["peer"].(map[string]any)["id"] != bobID {
 		t.Fatalf("peer-joined %v", pj)
 	}
-	bob.send(map[string]any{"type": "offer", "to": adaID, "from": "spoofed", "sdp": "v=0 fake"})
-	if off := ada.nextOf("offer"); off["from"] != bobID || off["sdp"] != "v=0 fake" {
+	bob.Send(map[string]any{"type": "offer", "to": adaID, "from": "spoofed", "sdp": "v=0 fake"})
+	if off := ada.NextOf("offer"); off["from"] != bobID || off["sdp"] != "v=0 fake" {
 		t.Fatalf("offer as received: %v", off)
 	}
 
@@ -151,9 +103,9 @@ func TestApplianceSignalingAndTURN(t *testing.T) {
 	if err := app.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	_ = ada.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = ada.WS.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		if _, _, err := ada.ws.ReadMessage(); err != nil {
+		if _, _, err := ada.WS.ReadMessage(); err != nil {
 			var ce *websocket.CloseError
 			if !asClose(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text == "" {
 				t.Fatalf("WebSocket ended with %v, want close 1001 with a reason", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/sigtest"
 	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
@@ -78,12 +79,12 @@ func TestStatusOfRunningAppliance(t *testing.T) {
 	app := apptest.Start(t, statusConfig(t, secret, certPath, keyPath, ""))
 	waitReadyz(t, app.MetricsAddr, "ok")
 
-	ada := dialWS(t, app.HTTPURL)
-	ada.send(map[string]any{"type": "join", "name": "Ada"})
-	room, _ := ada.nextOf("joined")["room"].(string)
-	bob := dialWS(t, app.HTTPURL)
-	bob.send(map[string]any{"type": "join", "room": room, "name": "Bob"})
-	bob.nextOf("joined")
+	ada := sigtest.DialApp(t, app.HTTPURL)
+	ada.Send(map[string]any{"type": "join", "name": "Ada"})
+	room, _ := ada.NextOf("joined")["room"].(string)
+	bob := sigtest.DialApp(t, app.HTTPURL)
+	bob.Send(map[string]any{"type": "join", "room": room, "name": "Bob"})
+	bob.NextOf("joined")
 
 	// Relay traffic through one allocation while status samples.
 	u, p, _, _ := turnserver.MintREST(secret, "status", time.Now(), time.Hour)

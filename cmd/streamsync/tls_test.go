@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/sigtest"
 	"github.com/streamsync/streamsync/internal/testcert"
 	"github.com/streamsync/streamsync/internal/turntest"
 	"github.com/streamsync/streamsync/turnserver"
@@ -116,9 +117,9 @@ key_file = %q
 	}
 
 	// The ICE servers a joined client gets: UDP, TCP, then TLS on 443-style and 5349-style ports.
-	ws := dialWS(t, app.HTTPURL)
-	ws.send(map[string]any{"type": "join", "name": "T"})
-	joined := ws.nextOf("joined")
+	ws := sigtest.DialApp(t, app.HTTPURL)
+	ws.Send(map[string]any{"type": "join", "name": "T"})
+	joined := ws.NextOf("joined")
 	raw, _ := json.Marshal(joined["iceServers"])
 	want := []string{"?transport=udp", "?transport=tcp", "turns:127.0.0.1:" + portOfAddr(httpsAddr), "turns:127.0.0.1:" + portOfAddr(app.TURNTLSAddr)}
 	var servers []struct{ URLs []string }

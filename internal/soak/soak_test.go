@@ -7,6 +7,7 @@ package soak
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,10 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/turn/v4"
 
 	"github.com/streamsync/streamsync/internal/apptest"
+	"github.com/streamsync/streamsync/internal/sigtest"
 	"github.com/streamsync/streamsync/internal/turntest"
 )
 
@@ -149,26 +150,9 @@ func TestSoak(t *testing.T) {
 // few datagrams between their relay addresses, then leave (or, sometimes,
 // just drop, to exercise resume expiry and allocation teardown).
 func oneCall(app *apptest.Appliance, tcp, abrupt bool) error {
-	wsURL := "ws" + strings.TrimPrefix(app.HTTPURL, "http") + "/ws"
-	dial := func() (*websocket.Conn, error) {
-		ws, _, err := websocket.DefaultDialer.Dial(wsURL, http.Header{"Origin": []string{app.HTTPURL}})
-		if err != nil {
-			return nil, err
-		}
-		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-		var m map[string]any
-		return ws, ws.ReadJSON(&m)
-	}
-	next := func(ws *websocket.Conn, typ string) (map[string]any, error) {
-		for {
-			var m map[string]any
-			if err := ws.ReadJSON(&m); err != nil {
-				return nil, err
-			}
-			if m["type"] == typ {
-				return m, nil
-			}
-		}
+	dial := func() (*sigtest.Conn, error) {
+		c, _, err := sigtest.Connect(context.Background(), sigtest.WSURL(app.HTTPURL), sigtest.Origin(app.HTTPURL))
+		return c, err
 	}
 	a, err := dial()
 	if err != nil {
@@ -180,22 +164,22 @@ func oneCall(app *apptest.Appliance, tcp, abrupt bool) error {
 		return err
 	}
 	defer b.Close()
-	_ = a.WriteJSON(map[string]any{"type": "join", "name": "a"})
-	ja, err := next(a, "joined")
+	_ = a.Send(map[string]any{"type": "join", "name": "a"})
+	ja, err := a.NextOf("joined")
 	if err != nil {
 		return err
 	}
-	_ = b.WriteJSON(map[string]any{"type": "join", "name": "b", "room": ja["room"]})
-	jb, err := next(b, "joined")
+	_ = b.Send(map[string]any{"type": "join", "name": "b", "room": ja["room"]})
+	jb, err := b.NextOf("joined")
 	if err != nil {
 		return err
 	}
-	_ = b.WriteJSON(map[string]any{"type": "offer", "to": ja["id"], "sdp": "v=0"})
-	if _, err := next(a, "offer"); err != nil {
+	_ = b.Send(map[string]any{"type": "offer", "to": ja["id"], "sdp": "v=0"})
+	if _, err := a.NextOf("offer"); err != nil {
 		return err
 	}
-	_ = a.WriteJSON(map[string]any{"type": "answer", "to": jb["id"], "sdp": "v=0"})
-	if _, err := next(b, "answer"); err != nil {
+	_ = a.Send(map[string]any{"type": "answer", "to": jb["id"], "sdp": "v=0"})
+	if _, err := b.NextOf("answer"); err != nil {
 		return err
 	}
 	ra, closeA, err := allocate(ja, tcp)
@@ -228,8 +212,8 @@ func oneCall(app *apptest.Appliance, tcp, abrupt bool) error {
 		return fmt.Errorf("relay: %d of 5 datagrams arrived in 20 tries", delivered)
 	}
 	if !abrupt {
-		_ = a.WriteJSON(map[string]any{"type": "leave"})
-		_ = b.WriteJSON(map[string]any{"type": "leave"})
+		_ = a.Send(map[string]any{"type": "leave"})
+		_ = b.Send(map[string]any{"type": "leave"})
 	}
 	return nil
 }
