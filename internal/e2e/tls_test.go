@@ -1,49 +1,29 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/streamsync/streamsync/internal/testcert"
 )
 
-// selfSignedFiles writes a certificate for 127.0.0.1 and its key, and
-// returns base64(SHA-256(SubjectPublicKeyInfo)), the form Chromium's
-// --ignore-certificate-errors-spki-list takes.
+// selfSignedFiles writes a certificate for 127.0.0.1 (from a CA of the
+// test's own, internal/testcert) and its key, and returns
+// base64(SHA-256(SubjectPublicKeyInfo)) of the certificate, the form
+// Chromium's --ignore-certificate-errors-spki-list takes.
 func selfSignedFiles(t *testing.T) (certPath, keyPath, spki string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	keyDER, _ := x509.MarshalECPrivateKey(key)
+	leaf := testcert.NewCA(t).Issue(t, "127.0.0.1")
+	sum := sha256.Sum256(leaf.Cert.RawSubjectPublicKeyInfo)
 	dir := t.TempDir()
 	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	_ = os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	_ = os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	leaf.WriteFiles(t, certPath, keyPath)
 	return certPath, keyPath, base64.StdEncoding.EncodeToString(sum[:])
 }
 

@@ -52,6 +52,12 @@ func NewCA(t testing.TB) *CA {
 	return &CA{Cert: cert, Pool: pool, key: key}
 }
 
+// CertPEM is the CA's certificate in PEM, for a trust store (or the end
+// of a chain).
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
 // Spec says what leaf to issue.
 type Spec struct {
 	// Names are host names and IP addresses; the first is the subject's
