@@ -86,15 +86,4 @@ func splitToken(token string) (signed, cluster string) {
 }
 
 // validPeerID reports whether s has the shape of a peer id (newPeerID).
-func validPeerID(s string) bool {
-	if len(s) != 11 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func validPeerID(s string) bool { return len(s) == 11 && roomid.InAlphabet(s) }

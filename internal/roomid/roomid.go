@@ -9,13 +9,14 @@ package roomid
 const Len = 32
 
 // Valid reports whether s has the shape of a room id: Len characters of
-// ASCII letters, digits, '-' and '_' (the URL-safe base64 alphabet). It
-// says nothing of whether the id is genuine; the signaling server checks
-// its MAC.
-func Valid(s string) bool {
-	if len(s) != Len {
-		return false
-	}
+// the URL-safe base64 alphabet. It says nothing of whether the id is
+// genuine; the signaling server checks its MAC.
+func Valid(s string) bool { return len(s) == Len && InAlphabet(s) }
+
+// InAlphabet reports whether every byte of s is of the alphabet room ids
+// (and the server's other ids, in unpadded URL-safe base64) are written
+// in: ASCII letters, digits, '-' and '_'.
+func InAlphabet(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {

@@ -35,3 +35,16 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestInAlphabet(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for c := 0; c < 256; c++ {
+		s := "a" + string([]byte{byte(c)}) + "Z"
+		if got, want := InAlphabet(s), strings.IndexByte(alphabet, byte(c)) >= 0; got != want {
+			t.Errorf("InAlphabet(%q) = %v, want %v", s, got, want)
+		}
+	}
+	if !InAlphabet("") {
+		t.Error(`InAlphabet("") = false`)
+	}
+}
