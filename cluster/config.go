@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/roomid"
 	"github.com/streamsync/streamsync/internal/secretfile"
 )
 
@@ -201,16 +202,7 @@ func checkNATSURL(s string) error {
 // validName reports whether s is 1..max characters of [A-Za-z0-9_-]: safe
 // as a NATS subject token and a bucket name.
 func validName(s string, max int) bool {
-	if s == "" || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return s != "" && len(s) <= max && roomid.InAlphabet(s)
 }
 
 // nodeName turns a host name into a valid node id.
