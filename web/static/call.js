@@ -118,6 +118,7 @@ export class Call extends EventTarget {
     this.onSigJoined = (/** @type {CustomEvent<JoinedMessage>} */ e) => this.onJoined(e.detail);
     this.sig.addEventListener('message', this.onSigMessage);
     this.sig.addEventListener('joined', this.onSigJoined);
+    this.readingLevels = false; // a readLevels is waiting for statistics
     this.levelTimer = setInterval(() => this.readLevels(), LEVELS_MS);
     this.localLevel = localLevelReader();
   }
@@ -453,11 +454,21 @@ export class Call extends EventTarget {
   }
 
   /** Emits 'levels': each peer's audio level, and ours ('self') unless muted. */
-  readLevels() {
-    const levels = new Map();
-    for (const [id, { peer, info }] of this.peers) levels.set(id, info.state?.muted ? 0 : peer.audioLevel());
-    levels.set('self', this.state.muted ? 0 : this.localLevel.read(this.tracks.audio));
-    this.emit('levels', levels);
+  async readLevels() {
+    if (this.readingLevels) return; // a slow getStats: skip a turn
+    this.readingLevels = true;
+    try {
+      /** @type {Map<string, number>} */
+      const levels = new Map();
+      await Promise.all([...this.peers].map(async ([id, { peer, info }]) => {
+        const level = await peer.audioLevel();
+        levels.set(id, info.state?.muted ? 0 : level);
+      }));
+      levels.set('self', this.state.muted ? 0 : this.localLevel.read(this.tracks.audio));
+      if (!this.ended) this.emit('levels', levels);
+    } finally {
+      this.readingLevels = false;
+    }
   }
 
   /**

@@ -68,6 +68,8 @@ export class Peer extends EventTarget {
     this.disconnectTimer = 0;
     this.lastRestart = 0;
     this.directTries = 0;
+    /** @type {{energy: number, duration: number}|null} */
+    this.audioMark = null; // the received audio's energy and duration at the last audioLevel
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.restartTimer = undefined; // a restart held back by the backoff
     /** @type {ReturnType<typeof setTimeout>|undefined} */
@@ -137,17 +139,37 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * The loudness (0..1) of the other side's audio lately, from the
-   * receiver's synchronization sources (the same in Chromium and Firefox).
+   * The loudness (0..1) of the other side's audio since the last call: the
+   * root mean square of the levels received meanwhile, from the inbound
+   * audio's totalAudioEnergy and totalSamplesDuration (Chromium and
+   * Firefox). A single packet's level (synchronization sources) would miss
+   * a short sound between two readings; it stays the fallback where the
+   * statistics lack energy.
+   * @returns {Promise<number>}
    */
-  audioLevel() {
+  async audioLevel() {
     if (this.closed) return 0;
+    let energy = 0, duration = 0;
+    try {
+      const stats = await this.pc.getStats();
+      stats.forEach((r) => {
+        if (r.type !== 'inbound-rtp' || r.kind !== 'audio') return;
+        energy += r.totalAudioEnergy || 0;
+        duration += r.totalSamplesDuration || 0;
+      });
+    } catch { return 0; }
+    const prev = this.audioMark;
+    this.audioMark = { energy, duration };
+    if (duration > 0) {
+      if (!prev || duration <= prev.duration) return 0;
+      return Math.min(1, Math.sqrt(Math.max(0, energy - prev.energy) / (duration - prev.duration)));
+    }
     let level = 0;
     for (const r of this.pc.getReceivers()) {
       if (r.track?.kind !== 'audio' || !r.getSynchronizationSources) continue;
       // A source is listed for 10 s after its last packet; a muted
       // sender's packets carry the level of silence.
-      for (const s of r.getSynchronizationSources()) level = Math.max(level, s.audioLevel || 0);
+      for (const src of r.getSynchronizationSources()) level = Math.max(level, src.audioLevel || 0);
     }
     return level;
   }
