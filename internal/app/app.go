@@ -61,7 +61,7 @@ func New(cfg config.Config, log *slog.Logger, level *slog.LevelVar) (_ *App, err
 			a.abandon()
 		}
 	}()
-	a.conns = newHTTPConns(cfg.HTTP, log.With("component", "http"))
+	a.conns = newHTTPConns(cfg.HTTP, cfg.Signaling.TrustedProxies, log.With("component", "http"))
 	var turnOpts turnserver.Options
 	if cfg.TLS.Enabled() {
 		if a.tls, turnOpts, err = setupTLS(&a.cfg, a.conns, log); err != nil {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -36,15 +37,20 @@ type httpConns struct {
 
 // newHTTPConns sizes the budget: http.max_conns, lowered to half the soft
 // RLIMIT_NOFILE (the other half is the relay's, the WebSockets' and the
-// process's own), saying so in the log.
-func newHTTPConns(cfg httpserver.Config, log *slog.Logger) *httpConns {
+// process's own), saying so in the log. Connections from proxies
+// (signaling.trusted_proxies) count only toward the budget: each carries
+// many clients, whose per-client caps the signaling server keeps by
+// X-Forwarded-For.
+func newHTTPConns(cfg httpserver.Config, proxies []netip.Prefix, log *slog.Logger) *httpConns {
 	budget := cfg.MaxConns
 	if nofile := fileLimit(); nofile > 0 && nofile < uint64(2*budget) {
 		budget = max(int(nofile/2), 1)
 		log.Warn("http.max_conns lowered to half the file-descriptor limit", "max_conns", cfg.MaxConns, "lowered_to", budget, "nofile", nofile)
 	}
+	lim := connlimit.New(min(cfg.MaxConnsPerAddress, budget), budget)
+	lim.ExemptPerAddress(proxies)
 	return &httpConns{
-		lim:    connlimit.New(min(cfg.MaxConnsPerAddress, budget), budget),
+		lim:    lim,
 		budget: budget,
 		log:    log,
 	}

@@ -58,6 +58,10 @@ func AddrKey(a net.Addr) netip.Addr {
 type Limiter struct {
 	perKey, total int
 
+	// exempt are the networks that count only toward total (reverse
+	// proxies, whose connections carry many clients); set before use.
+	exempt []netip.Prefix
+
 	mu   sync.Mutex // guards open and n
 	open map[netip.Addr]int
 	n    int
@@ -75,15 +79,45 @@ func New(perKey, total int) *Limiter {
 	return &Limiter{perKey: perKey, total: total, open: make(map[netip.Addr]int)}
 }
 
+// ExemptPerAddress makes connections from these networks count only
+// toward the total cap: a reverse proxy's connections carry many clients,
+// whose own caps are kept where their addresses are known (the
+// signaling server reads X-Forwarded-For). Call it before the Limiter is
+// used.
+func (l *Limiter) ExemptPerAddress(networks []netip.Prefix) {
+	l.exempt = append([]netip.Prefix(nil), networks...)
+}
+
+func (l *Limiter) exempted(remote net.Addr) bool {
+	if len(l.exempt) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remote.String())
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	for _, p := range l.exempt {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // Acquire takes a place for a connection from remote. The caller calls
 // release exactly once when the connection ends; release is nil with an
 // error (ErrPerAddress or ErrTotal) when there was no place.
 func (l *Limiter) Acquire(remote net.Addr) (release func(), err error) {
 	key := AddrKey(remote)
+	perKey := l.perKey
+	if l.exempted(remote) {
+		perKey = l.total
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.open[key] >= l.perKey:
+	case l.open[key] >= perKey:
 		l.refusedPerAddress.Add(1)
 		return nil, ErrPerAddress
 	case l.n >= l.total:

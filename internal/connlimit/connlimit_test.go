@@ -135,3 +135,41 @@ func TestTotalCap(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// A reverse proxy's connections carry many clients: they count only toward
+// the total, never toward the proxy address's own cap.
+func TestProxiesCountOnlyTowardTotal(t *testing.T) {
+	l := New(2, 5)
+	l.ExemptPerAddress([]netip.Prefix{netip.MustParsePrefix("198.51.100.0/30"), netip.MustParsePrefix("2001:db8::1/128")})
+	proxy := &net.TCPAddr{IP: net.ParseIP("198.51.100.2"), Port: 4000}
+	proxy6 := &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 4000}
+	client := &net.TCPAddr{IP: net.ParseIP("192.0.2.9"), Port: 4000}
+	var releases []func()
+	for i := range 4 {
+		r, err := l.Acquire(proxy)
+		if err != nil {
+			t.Fatalf("proxy connection %d: %v (the per-address cap of 2 must not apply to it)", i+1, err)
+		}
+		releases = append(releases, r)
+	}
+	if _, err := l.Acquire(client); err != nil {
+		t.Fatalf("client under its cap: %v", err)
+	}
+	if _, err := l.Acquire(proxy6); !errors.Is(err, ErrTotal) {
+		t.Fatalf("sixth connection: %v, want ErrTotal (the total holds for proxies too)", err)
+	}
+	releases[0]()
+	if _, err := l.Acquire(proxy6); err != nil {
+		t.Fatalf("IPv6 proxy after a release: %v", err)
+	}
+	// A neighbour of a /128 proxy in its /64 is an ordinary client.
+	other := &net.TCPAddr{IP: net.ParseIP("2001:db8::2"), Port: 4000}
+	l2 := New(1, 5)
+	l2.ExemptPerAddress([]netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")})
+	if _, err := l2.Acquire(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l2.Acquire(other); !errors.Is(err, ErrPerAddress) {
+		t.Fatalf("second connection of a non-proxy: %v, want ErrPerAddress", err)
+	}
+}
