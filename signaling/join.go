@@ -69,7 +69,7 @@ func (c *conn) handleJoin(in *inbound) error {
 		err = c.srv.reg.Create(room, p, sess)
 		roster = []Peer{}
 	} else {
-		roster, err = c.srv.joinRoom(room, p, sess)
+		roster, err = c.srv.joinRoom(room, p, sess, false)
 	}
 	if err != nil {
 		c.srv.roomsIP.release(c.key, room)
@@ -198,7 +198,7 @@ func (c *conn) resumeRestarted(st signedToken, in *inbound) error {
 			}
 		}
 	}
-	roster, err := c.srv.joinRoom(st.room, p, sess)
+	roster, err := c.srv.joinRoom(st.room, p, sess, true)
 	if err != nil {
 		c.srv.roomsIP.release(c.key, st.room)
 		return fail(joinError(err))

@@ -26,12 +26,28 @@ func (s *Server) revivable(room string) bool {
 	return time.Since(s.started) < s.roomWindow() && s.sign.verifyRoomID(room)
 }
 
+// revivableByLink reports whether someone with only the link (no resume
+// token of the room) may open room again: only where anyone may create a
+// room anyway. With create_password set, an old link (a room id carries no
+// date, and its key lives as long as the TURN secrets) would otherwise
+// open a room, and hand out TURN credentials, without the password after
+// every restart; there the room comes back with the first participant who
+// returns with a resume token, and link joiners find it then.
+func (s *Server) revivableByLink(room string) bool {
+	return s.pw.want == "" && s.revivable(room)
+}
+
 // joinRoom joins p to room, opening the room again when the registry does
-// not know it but may (revivable). It returns the roster before p.
-func (s *Server) joinRoom(room string, p Peer, m Member) ([]Peer, error) {
+// not know it but may: byToken, for a participant of the earlier run
+// (revivable), else for anyone with the link where no create password is
+// set (revivableByLink). It returns the roster before p.
+func (s *Server) joinRoom(room string, p Peer, m Member, byToken bool) ([]Peer, error) {
 	announce := PeerJoinedMessage(p)
 	roster, err := s.reg.Join(room, p, m, announce)
-	if !errors.Is(err, ErrRoomNotFound) || !s.revivable(room) {
+	if !errors.Is(err, ErrRoomNotFound) {
+		return roster, err
+	}
+	if byToken && !s.revivable(room) || !byToken && !s.revivableByLink(room) {
 		return roster, err
 	}
 	switch err := s.reg.Create(room, p, m); {

@@ -305,3 +305,39 @@ func TestLoadKeys(t *testing.T) {
 		t.Fatalf("bad key file: %v", err)
 	}
 }
+
+// With a create password, an old link alone does not open its room again
+// after a restart (a room id carries no date: it would open one, and give
+// TURN credentials, to anyone who ever held the link, without the
+// password); a participant who returns with a resume token does, and then
+// the link works again.
+func TestRestartLinkNeedsAReturnerWhenCreateNeedsPassword(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.CreatePassword = "correct horse battery"
+	one := restartedServer(t, cfg, testKey)
+	a := one.dial(t)
+	a.send(msg{"type": "join", "name": "Ada", "password": cfg.CreatePassword})
+	j := a.expect("joined")
+	room, token := j.str("room"), j.str("resumeToken")
+	one.stop(t)
+	a.expectClose(closeGoingAway)
+
+	two := restartedServer(t, cfg, testKey)
+	if info := getInfo(t, two, room); info != `{"exists":false,"peers":0}` {
+		t.Fatalf("pre-flight of an old link with nobody back: %s", info)
+	}
+	s := two.dial(t)
+	s.send(msg{"type": "join", "room": room, "name": "Stranger"})
+	s.expectError(codeRoomNotFound)
+	s.alive()
+
+	a2 := two.dial(t)
+	if j := a2.resume(token, "Ada"); j["restarted"] != true || j.str("room") != room {
+		t.Fatalf("returner: %v", j)
+	}
+	g := two.dial(t)
+	if j := g.join(room, "Guest"); strings.Join(peerIDs(j), ",") != a2.id {
+		t.Fatalf("guest after the returner: %v", j)
+	}
+}

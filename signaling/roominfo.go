@@ -36,7 +36,7 @@ func (s *Server) lookupRoom(r *http.Request, room string) *roomInfo {
 	switch {
 	case errors.Is(err, ErrRoomNotFound):
 		// A room of the run before a restart exists until people are back.
-		return &roomInfo{Exists: s.revivable(room)}
+		return &roomInfo{Exists: s.revivableByLink(room)}
 	case err != nil:
 		return nil
 	}
