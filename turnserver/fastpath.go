@@ -131,6 +131,18 @@ func (f *fastPath) lookup(client, listener netip.AddrPort) *relayConn {
 	return f.allocs[allocKey{client, listener}]
 }
 
+// allocated reports whether the UDP five-tuple of client and the listener
+// at local holds a live allocation.
+func (f *fastPath) allocated(client, local net.Addr) bool {
+	c, ok1 := udpAddrPort(client)
+	l, ok2 := udpAddrPort(local)
+	if f == nil || !ok1 || !ok2 {
+		return false
+	}
+	rc := f.lookup(c, l)
+	return rc != nil && !rc.closed.Load()
+}
+
 // events wraps next so that the fast path learns pion's allocations and
 // channels before next sees them.
 func (f *fastPath) events(next turn.EventHandler) turn.EventHandler {

@@ -113,7 +113,12 @@ func authenticatedMethod(method uint16) bool {
 // malformed, expired, of another realm or that no secret verifies get 401
 // Unauthorized (pion v4 would say 400). The key that verified is left for
 // the AuthHandler. The channel cap is enforced too.
-func (in inspector) message(b []byte, src net.Addr, r replier, datagram bool) (keep bool) {
+//
+// local is the UDP listener's address (nil for streams): an answer to the
+// five-tuple of a live allocation takes no token, so that spoofed
+// requests in its client's name cannot empty the bucket and starve the
+// client of the 438 that renews its nonce.
+func (in inspector) message(b []byte, src, local net.Addr, r replier, datagram bool) (keep bool) {
 	isRequest, method, integrity := stunRequest(b)
 	if !isRequest {
 		return true
@@ -130,7 +135,7 @@ func (in inspector) message(b []byte, src net.Addr, r replier, datagram bool) (k
 	st := in.srv.state.Load()
 	if !countedOnLoop(method, integrity) {
 		verified, answer := in.authenticated(b, src, st)
-		if !verified && !in.unauthenticated(src, st, datagram) {
+		if !verified && !(answer != nil && in.srv.fast.allocated(src, local)) && !in.unauthenticated(src, st, datagram) {
 			return false
 		}
 		if answer != nil {
@@ -207,7 +212,7 @@ func (c *inspectedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.in.message(p[:n], addr, c, true) {
+		if err != nil || c.in.message(p[:n], addr, c.PacketConn.LocalAddr(), c, true) {
 			return n, addr, err
 		}
 	}

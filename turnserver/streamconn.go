@@ -153,7 +153,7 @@ func (c *inspectedConn) frame(b []byte) error {
 		off += total
 		if f[0]&0xC0 == 0 {
 			c.spoken = true
-			if !c.in.message(f, c.Conn.RemoteAddr(), c, false) {
+			if !c.in.message(f, c.Conn.RemoteAddr(), nil, c, false) {
 				continue // answered or dropped by the inspector
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v3"
 )
 
 // TestUnauthenticatedRateCountsIPv6Per64: the addresses of one IPv6 /64,
@@ -83,4 +85,50 @@ func BenchmarkUnauthenticatedRateNewSources(b *testing.B) {
 			l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 10, 40, now)
 		}
 	})
+}
+
+// TestAllocatedClientAnsweredWhileItsAddressFloods: requests in an
+// allocated client's name (its address, other ports: on the internet,
+// spoofed) that empty the address's unauthenticated bucket do not starve
+// the client itself of the 438 that renews its nonce: an answer to the
+// five-tuple of a live allocation takes no token.
+func TestAllocatedClientAnsweredWhileItsAddressFloods(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, func(c *Config) {
+		c.UnauthenticatedRate = 0.2
+		c.UnauthenticatedBurst = 5
+	})
+	to := srv.UDPAddrs()[0]
+	u, p := validCreds(t, "victim")
+	victim := udpSocket(t)
+	nonce := challengeNonce(t, victim, to)
+	if res := exchange(t, victim, to, authAllocate(nonce, u, p, "streamsync")); res == nil || res.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("the victim's Allocate: code %d", errorCode(res))
+	}
+	// A nonce minted for another client: the victim's request with it is
+	// answered 438, as one with its own nonce grown old would be.
+	foreign := challengeNonce(t, udpSocket(t), to)
+
+	flooder := udpSocket(t)
+	before := srv.Stats().UnauthenticatedDropped
+	for range 60 {
+		if _, err := flooder.WriteTo(allocateRequest(), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().UnauthenticatedDropped-before < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the flood was not dropped: %d", srv.Stats().UnauthenticatedDropped-before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The bucket is empty: a client without an allocation is not answered...
+	if res := exchange(t, udpSocket(t), to, authAllocate(foreign, u, p, "streamsync")); res != nil {
+		t.Fatalf("a client with no allocation was answered (code %d) with its address's bucket empty", errorCode(res))
+	}
+	// ...but the allocated client is.
+	if code := errorCode(exchange(t, victim, to, authAllocate(foreign, u, p, "streamsync"))); code != int(stun.CodeStaleNonce) {
+		t.Fatalf("the allocated client's request answered %d during the flood, want 438", code)
+	}
 }
