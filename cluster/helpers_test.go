@@ -2,13 +2,11 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
+	"github.com/streamsync/streamsync/internal/sigtest"
 	"github.com/streamsync/streamsync/signaling"
 )
 
@@ -116,25 +115,7 @@ type node struct {
 
 func startNode(t testing.TB, name string, sc signaling.Config, cc Config) *node {
 	t.Helper()
-	cc.NodeID = name
-	log := testLogger()
-	reg, err := New(cc, Options{
-		Logger:   log,
-		MaxRooms: sc.MaxRooms, MaxPeers: sc.MaxPeersPerRoom,
-		EmptyRoomTTL: sc.EmptyRoomTTL, ResumeGrace: sc.ResumeGrace,
-	})
-	if err != nil {
-		t.Fatalf("cluster.New: %v", err)
-	}
-	sig, err := signaling.New(sc, signaling.Options{Registry: reg, Logger: log})
-	if err != nil {
-		t.Fatalf("signaling.New: %v", err)
-	}
-	hs := httptest.NewServer(sig)
-	n := &node{name: name, reg: reg, sig: sig, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
-	t.Cleanup(n.stop)
-	waitUntil(t, name+" loaded", func() bool { return reg.Status().Loaded })
-	return n
+	return startNodeKeys(t, name, sc, cc, nil)
 }
 
 // stop shuts the node down in order, as the appliance does.
@@ -166,78 +147,40 @@ type msg map[string]any
 
 func (m msg) str(k string) string { s, _ := m[k].(string); return s }
 
-// client is a test WebSocket client.
+// client is a test WebSocket client (internal/sigtest) with the names
+// these tests use; it waits waitLimit for each message.
 type client struct {
 	t               testing.TB
+	sc              *sigtest.Client
 	ws              *websocket.Conn
 	id, room, token string
 }
 
 func (n *node) dial(t testing.TB) *client {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: waitLimit}
-	ws, _, err := d.Dial(n.url, nil)
+	sc, resp, err := sigtest.Dial(t, n.url, nil)
 	if err != nil {
-		t.Fatalf("dial %s: %v", n.name, err)
+		t.Fatalf("dial %s: %v (%v)", n.name, err, resp)
 	}
-	t.Cleanup(func() { ws.Close() })
-	c := &client{t: t, ws: ws}
-	c.expect("welcome")
-	return c
+	sc.Wait = waitLimit
+	return &client{t: t, sc: sc, ws: sc.WS}
 }
 
-func (c *client) send(v any) {
-	c.t.Helper()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(waitLimit))
-	if err := c.ws.WriteJSON(v); err != nil {
-		c.t.Fatalf("send %v: %v", v, err)
-	}
-}
-
-func (c *client) next() (msg, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(waitLimit))
-	_, b, err := c.ws.ReadMessage()
-	if err != nil {
-		return nil, err
-	}
-	var m msg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decode %q: %w", b, err)
-	}
-	return m, nil
-}
-
+func (c *client) send(v any)         { c.t.Helper(); c.sc.Send(v) }
+func (c *client) next() (msg, error) { m, err := c.sc.Next(); return msg(m), err }
 func (c *client) expect(typ string) msg {
 	c.t.Helper()
-	m, err := c.next()
-	if err != nil {
-		c.t.Fatalf("waiting for %q: %v", typ, err)
-	}
-	if m.str("type") != typ {
-		c.t.Fatalf("got %v, want type %q", m, typ)
-	}
-	return m
+	return msg(c.sc.Expect(typ))
 }
-
-func (c *client) expectError(code string) {
-	c.t.Helper()
-	if m := c.expect("error"); m.str("code") != code {
-		c.t.Fatalf("got error %v, want %q", m, code)
-	}
-}
+func (c *client) expectError(code string) { c.t.Helper(); c.sc.ExpectError(code) }
 
 // alive checks the connection answers and nothing else came first.
-func (c *client) alive() {
-	c.t.Helper()
-	c.send(msg{"type": "ping"})
-	c.expect("pong")
-}
+func (c *client) alive() { c.t.Helper(); c.sc.Alive() }
 
 func (c *client) join(room, name string) msg {
 	c.t.Helper()
-	c.send(msg{"type": "join", "room": room, "name": name})
-	m := c.expect("joined")
-	c.id, c.room, c.token = m.str("id"), m.str("room"), m.str("resumeToken")
+	m := msg(c.sc.Join(room, name))
+	c.id, c.room, c.token = c.sc.ID, c.sc.Room, c.sc.Token
 	return m
 }
 

@@ -9,18 +9,20 @@ import (
 )
 
 // startNodeKeys is startNode with signing keys (every node shares them:
-// the appliance derives them from turn.secrets).
+// the appliance derives them from turn.secrets); nil: a random key.
 func startNodeKeys(t testing.TB, name string, sc signaling.Config, cc Config, keys [][]byte) *node {
 	t.Helper()
 	cc.NodeID = name
+	log := testLogger()
 	reg, err := New(cc, Options{
+		Logger:   log,
 		MaxRooms: sc.MaxRooms, MaxPeers: sc.MaxPeersPerRoom,
 		EmptyRoomTTL: sc.EmptyRoomTTL, ResumeGrace: sc.ResumeGrace,
 	})
 	if err != nil {
 		t.Fatalf("cluster.New: %v", err)
 	}
-	sig, err := signaling.New(sc, signaling.Options{Registry: reg, Keys: keys})
+	sig, err := signaling.New(sc, signaling.Options{Registry: reg, Logger: log, Keys: keys})
 	if err != nil {
 		t.Fatalf("signaling.New: %v", err)
 	}

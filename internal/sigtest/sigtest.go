@@ -43,6 +43,16 @@ func Origin(httpURL string) http.Header { return http.Header{"Origin": []string{
 type Conn struct {
 	WS      *websocket.Conn
 	Welcome Msg
+	// Wait bounds each read and write after the welcome; WaitLimit when
+	// zero (a cluster's tests wait longer: messages cross nodes).
+	Wait time.Duration
+}
+
+func (c *Conn) wait() time.Duration {
+	if c.Wait > 0 {
+		return c.Wait
+	}
+	return WaitLimit
 }
 
 // Connect dials url with header h and reads the welcome, each within
@@ -68,13 +78,13 @@ func Connect(ctx context.Context, url string, h http.Header) (*Conn, *http.Respo
 
 // Send writes v as one JSON message.
 func (c *Conn) Send(v any) error {
-	_ = c.WS.SetWriteDeadline(time.Now().Add(WaitLimit))
+	_ = c.WS.SetWriteDeadline(time.Now().Add(c.wait()))
 	return c.WS.WriteJSON(v)
 }
 
-// Next reads the next message, waiting at most WaitLimit.
+// Next reads the next message, waiting at most Wait.
 func (c *Conn) Next() (Msg, error) {
-	_ = c.WS.SetReadDeadline(time.Now().Add(WaitLimit))
+	_ = c.WS.SetReadDeadline(time.Now().Add(c.wait()))
 	_, b, err := c.WS.ReadMessage()
 	if err != nil {
 		return nil, err
@@ -151,7 +161,7 @@ func (c *Client) Send(v any) {
 // SendRaw writes one message of type mt (websocket.TextMessage, …).
 func (c *Client) SendRaw(mt int, b []byte) {
 	c.t.Helper()
-	_ = c.WS.SetWriteDeadline(time.Now().Add(WaitLimit))
+	_ = c.WS.SetWriteDeadline(time.Now().Add(c.wait()))
 	if err := c.WS.WriteMessage(mt, b); err != nil {
 		c.t.Fatalf("send raw: %v", err)
 	}
