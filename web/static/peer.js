@@ -215,7 +215,13 @@ export class Peer extends EventTarget {
         (pc.signalingState === 'stable' || this.settingRemoteAnswer);
       const collision = description.type === 'offer' && !readyForOffer;
       this.ignoreOffer = !this.polite && collision;
-      if (this.ignoreOffer) return;
+      if (this.ignoreOffer) {
+        // The polite side offered instead of answering ours: ours may
+        // never have reached it (written into its socket as it died
+        // unseen). It goes again; the polite side rolls back for it.
+        this.resendOffer();
+        return;
+      }
       this.settingRemoteAnswer = description.type === 'answer';
       try {
         await pc.setRemoteDescription(description); // rolls back our offer if needed
