@@ -237,14 +237,39 @@ func TestDeliveryContractAcrossHandOver(t *testing.T) {
 		}()
 	}
 	// Others come and go on the nodes without the mover.
+	var churned []string
 	for i := range 6 {
 		n := []*node{n1, n3}[i%2]
 		c := n.dial(t)
 		c.join(w.room, fmt.Sprint("Churn", i))
+		churned = append(churned, c.id)
 		c.send(msg{"type": "leave"})
 		c.expectClosed()
 	}
 	wg.Wait()
+
+	// Every stream has every churner's leave (the last ones may still be
+	// on their way when the talkers end) before the streams are compared.
+	left := func(rc *recorder) func() bool {
+		return func() bool {
+			seen := map[string]bool{}
+			for _, m := range rc.snapshot() {
+				if k, about := roomEvent(m); strings.HasPrefix(k, "L:") {
+					seen[about] = true
+				}
+			}
+			for _, id := range churned {
+				if !seen[id] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	for id, rc := range recs {
+		waitUntil(t, id+" to see the churners leave", left(rc))
+	}
+	waitUntil(t, "the witness to see the churners leave", left(wrec))
 
 	// Everyone has seen everyone's end.
 	for id, rc := range recs {
