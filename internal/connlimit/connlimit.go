@@ -38,18 +38,27 @@ func Key(ip netip.Addr) netip.Addr {
 // AddrKey is Key of a TCP or UDP address; addresses without an IP (a
 // Unix socket) all share the zero key.
 func AddrKey(a net.Addr) netip.Addr {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
+	if ip := addrIP(a); ip.IsValid() {
 		return Key(ip)
-	case *net.UDPAddr:
-		ip, _ := netip.AddrFromSlice(a.IP)
-		return Key(ip)
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return Key(ap.Addr())
 	}
 	return netip.Addr{}
+}
+
+// addrIP is the IP of a TCP or UDP address, unmapped and without a zone;
+// the zero Addr when a has none.
+func addrIP(a net.Addr) netip.Addr {
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
+	}
+	return ip.Unmap().WithZone("")
 }
 
 // Limiter counts open connections per client key and in total. It is safe
@@ -92,11 +101,7 @@ func (l *Limiter) exempted(remote net.Addr) bool {
 	if len(l.exempt) == 0 {
 		return false
 	}
-	ap, err := netip.ParseAddrPort(remote.String())
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap().WithZone("")
+	ip := addrIP(remote)
 	for _, p := range l.exempt {
 		if p.Contains(ip) {
 			return true
