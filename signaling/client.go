@@ -342,20 +342,10 @@ func (c *conn) slow() {
 	c.stop(closePolicy, "too slow")
 }
 
-// drainRoomEvents returns the room events still queued. Only after the
-// writer has stopped.
-func (c *conn) drainRoomEvents() [][]byte {
-	var out [][]byte
-	for {
-		m, ok := c.send.pop()
-		if !ok {
-			return out
-		}
-		if m.roomEvent {
-			out = append(out, m.data)
-		}
-	}
-}
+// drainRoomEvents takes the room events still queued (see
+// sendQueue.takeRoomEvents): for a session the connection leaves, or
+// hands over.
+func (c *conn) drainRoomEvents() [][]byte { return c.send.takeRoomEvents() }
 
 // linger half-closes TCP and discards what the client still sends until it
 // closes or the write timeout passes, so our close frame is not lost to a reset caused by unread

@@ -87,6 +87,24 @@ func (q *sendQueue) pop() (outMsg, bool) {
 	return m, true
 }
 
+// takeRoomEvents empties the queue at once and returns its room events,
+// in order; the connection's own replies are dropped. At once, so that a
+// writer still running (an old connection being replaced) cannot pop one
+// from the middle: it writes only what it took before.
+func (q *sendQueue) takeRoomEvents() [][]byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out [][]byte
+	for _, m := range q.items {
+		if m.roomEvent {
+			out = append(out, m.data)
+		}
+	}
+	q.budget.give(q.bytes)
+	q.items, q.bytes = nil, 0
+	return out
+}
+
 // clear drops everything queued.
 func (q *sendQueue) clear() {
 	q.mu.Lock()

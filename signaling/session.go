@@ -117,6 +117,13 @@ func (ss *session) attach(c *conn, first []byte) bool {
 	held := ss.held // c's own ticket counts the place from now on
 	ss.held = nil
 	c.enqueue(first, false)
+	if old != nil && old != c {
+		// What the old connection did not write yet (it may have stopped
+		// writing and not yet detached) comes first: nothing is lost.
+		for _, m := range old.drainRoomEvents() {
+			c.enqueue(m, true)
+		}
+	}
 	for _, m := range ss.queue {
 		c.send.pushReserved(outMsg{m, true}) // their bytes move with them
 	}
@@ -308,6 +315,11 @@ func (ss *session) handOff() ([][]byte, *conn, bool) {
 		return nil, nil, false
 	}
 	q, c := ss.queue, ss.conn
+	if c != nil {
+		// What it did not write yet moves too (it may have stopped
+		// writing and not yet detached, or still be writing).
+		q = append(q, c.drainRoomEvents()...)
+	}
 	ss.conn = nil
 	ss.finishLocked()
 	return q, c, true
