@@ -106,10 +106,14 @@ const (
 // relayHops bounds how many moves a relayed message follows.
 const relayHops = 3
 
+// errNoNode is sendRemote's answer when the node it was to reach has no
+// subscription: it is gone.
+var errNoNode = errors.New("cluster: the serving node is gone")
+
 // sendRemote sends msg to peer to of room key, served by node, and waits
 // until that node holds it, following the peer if it moved. A node with no
-// subscription is gone: the peer's place waits for a resume elsewhere and
-// the message is lost, as one sent to a dropped connection is.
+// subscription is gone (errNoNode): the peer's place waits for a resume
+// elsewhere.
 func (r *Registry) sendRemote(node, key, to string, need, rev uint64, msg []byte) error {
 	for range relayHops {
 		if !r.nc.IsConnected() {
@@ -127,7 +131,7 @@ func (r *Registry) sendRemote(node, key, to string, need, rev uint64, msg []byte
 		cancel()
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
-			return nil
+			return errNoNode
 		case err != nil:
 			return signaling.ErrUnavailable
 		}

@@ -191,7 +191,7 @@ func (r *Registry) registerLocked(rm *room, id string, l *local, m signaling.Mem
 		l = &local{}
 	}
 	rm.local[id] = l
-	l.m, l.rev, l.pending, l.fwd, l.leaving, l.handed = m, rev, false, "", false, nil
+	l.m, l.rev, l.pending, l.fwd, l.from, l.leaving, l.handed = m, rev, false, "", "", false, nil
 	n, ok := r.catchUpLocked(rm, id, l, cursor)
 	r.releaseLocked(l, rm.rev, false)
 	return n, ok

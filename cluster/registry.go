@@ -130,6 +130,7 @@ type local struct {
 	held     []held // relayed messages waiting for room events
 	leaving  bool
 	fwd      string // incarnation it moved to; relays for it are redirected there
+	from     string // incarnation it is being taken over from, until that one answers
 	fwdUntil time.Time
 	handed   *handOffResp // the hand-off's answer, for a repeated request
 }

@@ -97,6 +97,10 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 	rm := r.roomLocked(key, roomID)
 	r.adoptLocked(rm, rec, recRev)
 	arriving := r.arriveLocked(rm, peer, m) // relays wait for it from now on
+	// Until the old node lets go it still delivers the room's events:
+	// relays from this node's peers go there too, or they would be held
+	// here behind events delivered there (docs/cluster.md, delivery).
+	arriving.from = place.Node
 	r.mu.Unlock()
 	depart := func() {
 		r.mu.Lock()
@@ -105,6 +109,9 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 	}
 
 	ho, handed, err := r.askHandOff(place.Node, key, peer, deadline)
+	r.mu.Lock()
+	arriving.from = "" // it delivers nothing more: relays wait here
+	r.mu.Unlock()
 	if err != nil {
 		depart()
 		return nil, err

@@ -398,10 +398,31 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 	node := ""
 	l := rm.local[to]
 	switch {
-	case l != nil && l.fwd == "" && !l.leaving:
+	case l != nil && l.fwd == "" && !l.leaving && l.from == "":
 		r.deliverRelayLocked(rm, l, msg, need, rm.rev)
 		r.mu.Unlock()
 		return nil
+	case l != nil && l.from != "":
+		// Being taken over from a node that still delivers the room's
+		// events to it: the message takes its place among them there (and
+		// comes back here if that node has let go meanwhile).
+		node = l.from
+		r.mu.Unlock()
+		err := r.sendRemote(node, key, to, need, rev, msg)
+		if errors.Is(err, errNoNode) || errors.Is(err, signaling.ErrUnknownPeer) {
+			// That node is gone: the place is claimed without it, and
+			// the message waits here.
+			r.mu.Lock()
+			if rm := r.rooms[key]; rm != nil && rm.local[to] == l && !l.leaving && l.fwd == "" {
+				r.deliverRelayLocked(rm, l, msg, need, rm.rev)
+				err = nil
+			}
+			r.mu.Unlock()
+		}
+		if errors.Is(err, errNoNode) {
+			err = nil // lost, as one to a dropped connection is
+		}
+		return err
 	case l != nil && l.fwd != "":
 		node = l.fwd
 	default:
@@ -413,7 +434,10 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 	if node == "" {
 		return signaling.ErrUnknownPeer
 	}
-	return r.sendRemote(node, key, to, need, rev, msg)
+	if err := r.sendRemote(node, key, to, need, rev, msg); !errors.Is(err, errNoNode) {
+		return err
+	}
+	return nil // lost, as one to a dropped connection is
 }
 
 // Roster implements signaling.Registry.
