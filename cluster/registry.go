@@ -73,6 +73,8 @@ type Registry struct {
 
 	handOff atomic.Pointer[func(signaling.Member) ([][]byte, bool)]
 
+	beforeHandOffForTest func() // run by Takeover between registering the peer and asking its old node
+
 	kick   chan struct{}           // connection state changed; buffered 1
 	link   atomic.Pointer[linkCtx] // ends when the connection to NATS is lost
 	ctx    context.Context

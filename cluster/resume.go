@@ -108,6 +108,9 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 		r.mu.Unlock()
 	}
 
+	if r.beforeHandOffForTest != nil {
+		r.beforeHandOffForTest()
+	}
 	ho, handed, err := r.askHandOff(place.Node, key, peer, deadline)
 	r.mu.Lock()
 	arriving.from = "" // it delivers nothing more: relays wait here

@@ -1,0 +1,159 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamsync/streamsync/signaling"
+)
+
+// memberLog is a signaling.Member keeping what it is given until it is
+// handed over.
+type memberLog struct {
+	mu     sync.Mutex
+	msgs   []string
+	handed bool
+}
+
+func (m *memberLog) Deliver(b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.handed {
+		var s string
+		_ = json.Unmarshal(b, &s)
+		m.msgs = append(m.msgs, s)
+	}
+}
+
+func (m *memberLog) got() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.msgs)
+}
+
+func handOffLog(m signaling.Member) ([][]byte, bool) {
+	ml, ok := m.(*memberLog)
+	if !ok {
+		return nil, false
+	}
+	ml.mu.Lock()
+	defer ml.mu.Unlock()
+	if ml.handed {
+		return nil, false
+	}
+	ml.handed = true
+	return nil, true
+}
+
+func jsonMsg(s string) []byte { b, _ := json.Marshal(s); return b }
+
+// TestTakeoverKeepsTheOrderOfTheNewNodesSenders: b is taken over by the
+// node a is on. Between b's registration there and the old node's letting
+// go, a sends b a message, then changes its state, which the old node
+// delivers to b at once: b gets the message first all the same (held on
+// the new node, it came after the state).
+func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	var regs []*Registry
+	for i := range 2 {
+		cc.NodeID = fmt.Sprint("n", i+1)
+		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Close() })
+		reg.SetHandOff(handOffLog)
+		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
+		regs = append(regs, reg)
+	}
+	n1, n2 := regs[0], regs[1]
+	a, b := &memberLog{}, &memberLog{}
+	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
+		t.Fatal(err)
+	}
+	token := n2.IssueToken("room", "b")
+	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
+
+	n1.beforeHandOffForTest = func() {
+		if err := n1.Send("room", "b", jsonMsg("relay:1")); err != nil {
+			t.Errorf("send: %v", err)
+		}
+		if err := n1.Update("room", signaling.Peer{ID: "a", State: signaling.State{Muted: true}}, jsonMsg("state:2")); err != nil {
+			t.Errorf("update: %v", err)
+		}
+		waitUntil(t, "the old node to deliver the state", func() bool { return slices.Contains(b.got(), "state:2") })
+	}
+	b2 := &memberLog{}
+	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return b2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := func() []string {
+		out := b.got()
+		for _, q := range queued {
+			var s string
+			_ = json.Unmarshal(q, &s)
+			out = append(out, s)
+		}
+		return append(out, b2.got()...)
+	}
+	want := []string{"relay:1", "state:2"}
+	waitUntil(t, "b to get both", func() bool { return len(stream()) >= len(want) })
+	if got := stream(); !slices.Equal(got, want) {
+		t.Fatalf("b got %v, want %v (one sender's order)", got, want)
+	}
+}
+
+// TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages: b's old node is gone;
+// a message a sends b while b is taken over waits on the new node (there
+// is no old node to take it) and reaches b.
+func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	var regs []*Registry
+	for i := range 2 {
+		cc.NodeID = fmt.Sprint("n", i+1)
+		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Close() })
+		reg.SetHandOff(handOffLog)
+		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
+		regs = append(regs, reg)
+	}
+	n1, n2 := regs[0], regs[1]
+	a, b := &memberLog{}, &memberLog{}
+	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
+		t.Fatal(err)
+	}
+	token := n2.IssueToken("room", "b")
+	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n1.beforeHandOffForTest = func() {
+		if err := n1.Send("room", "b", jsonMsg("relay:1")); err != nil {
+			t.Errorf("send: %v", err)
+		}
+	}
+	b2 := &memberLog{}
+	if _, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return b2 }); err != nil {
+		t.Fatal(err)
+	}
+	if got := b2.got(); !slices.Equal(got, []string{"relay:1"}) {
+		t.Fatalf("b got %v, want the message sent during the takeover", got)
+	}
+}
