@@ -69,6 +69,11 @@ func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
 	if !exact {
 		changes = diff(prev, next)
 	}
+	for _, l := range rm.local {
+		if l.pending && l.early != nil && next.Seq != prev.Seq {
+			l.keepEarly(evs, exact)
+		}
+	}
 	told := false
 	for _, mm := range next.Members {
 		id := mm.Peer.ID
@@ -193,17 +198,23 @@ func (r *Registry) registerLocked(rm *room, id string, l *local, m signaling.Mem
 	rm.local[id] = l
 	l.m, l.rev, l.pending, l.fwd, l.from, l.leaving, l.handed = m, rev, false, "", "", false, nil
 	n, ok := r.catchUpLocked(rm, id, l, cursor)
+	l.early = nil
 	r.releaseLocked(l, rm.rev, false)
 	return n, ok
 }
 
-// catchUpLocked delivers to l the events rm has applied after cursor.
+// catchUpLocked delivers to l the events rm has applied after cursor:
+// from the record's log, or, for a peer taken over whose old node's cursor
+// the log no longer reaches, from the events kept while it was.
 func (r *Registry) catchUpLocked(rm *room, id string, l *local, cursor uint64) (int, bool) {
 	l.seq = cursor
 	if cursor >= rm.rec.Seq {
 		return 0, true
 	}
 	evs, ok := rm.rec.since(cursor)
+	if !ok && l.early != nil {
+		evs, ok = joinEvents(l.early, rm.rec.Log, cursor, rm.rec.Seq)
+	}
 	if !ok {
 		r.stats.resyncs.Add(1)
 		l.seq = rm.rec.Seq
@@ -220,4 +231,42 @@ func (r *Registry) adoptLocked(rm *room, after record, rev uint64) {
 		r.applyLocked(rm, after, rev)
 	}
 	rm.lastWrite = max(rm.lastWrite, rev)
+}
+
+// keepEarly adds what one applied record announced to the events kept for
+// a peer being taken over: evs when exact, else (a resync: the events are
+// not known) a break, after which only later events are kept.
+func (l *local) keepEarly(evs []event, exact bool) {
+	if !exact {
+		l.early = l.early[:0]
+		return
+	}
+	for _, ev := range evs {
+		if n := len(l.early); n == 0 || ev.Seq > l.early[n-1].Seq {
+			l.early = append(l.early, ev)
+		}
+	}
+	if extra := len(l.early) - maxEarly; extra > 0 {
+		l.early = append(l.early[:0:0], l.early[extra:]...)
+	}
+}
+
+// joinEvents returns the events after cursor up to last from early then
+// log, if together they hold every one of them, in order.
+func joinEvents(early, log []event, cursor, last uint64) ([]event, bool) {
+	var out []event
+	next := cursor + 1
+	for _, part := range [][]event{early, log} {
+		for _, ev := range part {
+			switch {
+			case ev.Seq < next:
+			case ev.Seq == next:
+				out = append(out, ev)
+				next++
+			default:
+				return nil, false
+			}
+		}
+	}
+	return out, next == last+1
 }

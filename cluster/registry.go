@@ -73,7 +73,7 @@ type Registry struct {
 
 	handOff atomic.Pointer[func(signaling.Member) ([][]byte, bool)]
 
-	beforeHandOffForTest func() // run by Takeover between registering the peer and asking its old node
+	takeoverHookForTest func(stage string) // run by Takeover before "asking" the old node and before "claiming" the place
 
 	kick   chan struct{}           // connection state changed; buffered 1
 	link   atomic.Pointer[linkCtx] // ends when the connection to NATS is lost
@@ -131,11 +131,15 @@ type local struct {
 	seq      uint64 // last room event delivered to it
 	held     []held // relayed messages waiting for room events
 	leaving  bool
-	fwd      string // incarnation it moved to; relays for it are redirected there
-	from     string // incarnation it is being taken over from, until that one answers
+	fwd      string  // incarnation it moved to; relays for it are redirected there
+	from     string  // incarnation it is being taken over from, until that one answers
+	early    []event // being taken over: the room's events known at arrival and applied since
 	fwdUntil time.Time
 	handed   *handOffResp // the hand-off's answer, for a repeated request
 }
+
+// maxEarly bounds the events a peer being taken over keeps (local.early).
+const maxEarly = 1024
 
 // held is a relayed message waiting until its recipient has had room
 // event need and revision rev (the last its sender's node had applied).

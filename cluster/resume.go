@@ -101,6 +101,10 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 	// relays from this node's peers go there too, or they would be held
 	// here behind events delivered there (docs/cluster.md, delivery).
 	arriving.from = place.Node
+	// The place may take a while to write (a busy room's record is
+	// contended): the events meanwhile are kept for it, as the record's
+	// log holds only the last few (catchUpLocked).
+	arriving.early = append(make([]event, 0, len(rm.rec.Log)), rm.rec.Log...)
 	r.mu.Unlock()
 	depart := func() {
 		r.mu.Lock()
@@ -108,8 +112,8 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 		r.mu.Unlock()
 	}
 
-	if r.beforeHandOffForTest != nil {
-		r.beforeHandOffForTest()
+	if r.takeoverHookForTest != nil {
+		r.takeoverHookForTest("asking")
 	}
 	ho, handed, err := r.askHandOff(place.Node, key, peer, deadline)
 	r.mu.Lock()
@@ -132,6 +136,9 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 		rec.Members[i].Node, rec.Members[i].Tok = r.node, ""
 		rec.Ev = &event{Peer: peer, Kind: evMove}
 		return nil
+	}
+	if r.takeoverHookForTest != nil {
+		r.takeoverHookForTest("claiming")
 	}
 	var after record
 	var rev uint64

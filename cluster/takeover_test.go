@@ -82,7 +82,10 @@ func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
 	token := n2.IssueToken("room", "b")
 	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
 
-	n1.beforeHandOffForTest = func() {
+	n1.takeoverHookForTest = func(stage string) {
+		if stage != "asking" {
+			return
+		}
 		if err := n1.Send("room", "b", jsonMsg("relay:1")); err != nil {
 			t.Errorf("send: %v", err)
 		}
@@ -144,7 +147,10 @@ func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n1.beforeHandOffForTest = func() {
+	n1.takeoverHookForTest = func(stage string) {
+		if stage != "asking" {
+			return
+		}
 		if err := n1.Send("room", "b", jsonMsg("relay:1")); err != nil {
 			t.Errorf("send: %v", err)
 		}
@@ -155,5 +161,65 @@ func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
 	}
 	if got := b2.got(); !slices.Equal(got, []string{"relay:1"}) {
 		t.Fatalf("b got %v, want the message sent during the takeover", got)
+	}
+}
+
+// TestTakeoverKeepsEventsPastTheLog: more room events than the record's
+// log holds happen while b's place is being written on the new node (a
+// busy room's record is contended): b gets every one, in order, not a
+// resync.
+func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	var regs []*Registry
+	for i := range 2 {
+		cc.NodeID = fmt.Sprint("n", i+1)
+		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Close() })
+		reg.SetHandOff(handOffLog)
+		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
+		regs = append(regs, reg)
+	}
+	n1, n2 := regs[0], regs[1]
+	a, b := &memberLog{}, &memberLog{}
+	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
+		t.Fatal(err)
+	}
+	token := n2.IssueToken("room", "b")
+	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
+
+	const n = 2 * logLen
+	var want []string
+	n1.takeoverHookForTest = func(stage string) {
+		if stage != "claiming" {
+			return
+		}
+		for i := range n {
+			s := fmt.Sprint("state:", i)
+			want = append(want, s)
+			if err := n1.Update("room", signaling.Peer{ID: "a", Name: s}, jsonMsg(s)); err != nil {
+				t.Errorf("update: %v", err)
+			}
+		}
+	}
+	b2 := &memberLog{}
+	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return b2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != 0 || len(b.got()) != 0 {
+		t.Fatalf("setup: the old node delivered %v, queued %d", b.got(), len(queued))
+	}
+	if got := b2.got(); !slices.Equal(got, want) {
+		t.Fatalf("b got %v,\nwant %v", got, want)
+	}
+	if st := n1.Status(); st.Resyncs != 0 {
+		t.Errorf("resyncs = %d", st.Resyncs)
 	}
 }
