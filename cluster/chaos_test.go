@@ -189,6 +189,14 @@ func TestChaosNATSRestart(t *testing.T) {
 	want := ids()
 	slices.Sort(want)
 	var roster []signaling.Peer
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				ps, err := n.reg.Roster(room)
+				t.Logf("%s's roster: %v %v (want ids %v)", n.name, ps, err, want)
+			}
+		}
+	})
 	waitUntil(t, "every node to have the same roster", func() bool {
 		var first []signaling.Peer
 		for i, n := range nodes {
