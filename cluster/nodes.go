@@ -129,6 +129,8 @@ func (r *Registry) sweep() {
 	var forgetRev []uint64
 	var empties []emptyJob // empty rooms not yet expired
 
+	var ghosts []reapJob
+
 	r.mu.Lock()
 	up := !r.upSince.IsZero() && r.ready && now.Sub(r.upSince) >= r.cfg.NodeTimeout
 	reaper := up && r.reaperLocked(now)
@@ -140,6 +142,9 @@ func (r *Registry) sweep() {
 			case !l.pending && l.fwd == "":
 				r.releaseLocked(l, rm.rev, true)
 			}
+		}
+		if g := r.ghostsLocked(rm); g != nil {
+			ghosts = append(ghosts, reapJob{key, g})
 		}
 		if !reaper || rm.dirty || rm.rev == 0 {
 			continue
@@ -185,7 +190,7 @@ func (r *Registry) sweep() {
 	}
 	r.mu.Unlock()
 
-	for _, j := range reaps {
+	for _, j := range append(reaps, ghosts...) {
 		r.removeGone(j.key, j.peers)
 	}
 	if kv, err := r.bucket(); err == nil && len(forget) > 0 {
@@ -195,6 +200,39 @@ func (r *Registry) sweep() {
 		}
 		cancel()
 	}
+}
+
+// ghostsLocked returns the members rm's record says this node serves but
+// this node does not know, two sweeps in a row: a join whose write was made
+// though it seemed to fail (NATS went away, or confirmed too late), or a
+// leave whose write failed. Nobody would ever remove them: this node is
+// alive.
+func (r *Registry) ghostsLocked(rm *room) map[string]string {
+	if rm.dirty || rm.rev == 0 {
+		rm.ghosts = nil
+		return nil
+	}
+	var seen map[string]bool
+	var out map[string]string
+	for _, mm := range rm.rec.Members {
+		id := mm.Peer.ID
+		if mm.Node != r.node || rm.local[id] != nil {
+			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[id] = true
+		if rm.ghosts[id] {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[id] = r.node
+			r.log.Warn("removing a member this node does not serve", "peer", id)
+		}
+	}
+	rm.ghosts = seen
+	return out
 }
 
 // removeGone removes peers still served by the given (dead) nodes from a
@@ -228,7 +266,7 @@ func (r *Registry) removeGone(key string, peers map[string]string) {
 		return
 	}
 	r.stats.reaped.Add(int64(len(removed)))
-	r.log.Info("removed peers of a dead node", "peers", removed)
+	r.log.Info("removed peers nobody serves", "peers", removed)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rm := r.rooms[key]; rm != nil {

@@ -108,6 +108,7 @@ type room struct {
 	dirty     bool              // rec has changes of ours the bucket lacks
 	gen       uint64            // bumped at each local-only change
 	lastWrite uint64            // latest revision this node wrote
+	ghosts    map[string]bool   // members the record says we serve, unknown here at the last sweep
 }
 
 // hasLocal tells whether a peer is served here (not only arriving).

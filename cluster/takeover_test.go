@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,9 @@ func (m *memberLog) Deliver(b []byte) {
 	defer m.mu.Unlock()
 	if !m.handed {
 		var s string
-		_ = json.Unmarshal(b, &s)
+		if json.Unmarshal(b, &s) != nil {
+			s = string(b) // a message the registry built
+		}
 		m.msgs = append(m.msgs, s)
 	}
 }
@@ -221,5 +224,47 @@ func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
 	}
 	if st := n1.Status(); st.Resyncs != 0 {
 		t.Errorf("resyncs = %d", st.Resyncs)
+	}
+}
+
+// TestAMemberNobodyServesIsRemoved: the record names a member served by a
+// live node that does not know it (a join whose write was made though it
+// seemed to fail, as when NATS goes away during it): that node removes it,
+// and the others see it leave.
+func TestAMemberNobodyServesIsRemoved(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	var regs []*Registry
+	for i := range 2 {
+		cc.NodeID = fmt.Sprint("n", i+1)
+		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Close() })
+		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
+		regs = append(regs, reg)
+	}
+	n1, n2 := regs[0], regs[1]
+	a := &memberLog{}
+	if err := n2.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, _, err := n1.write(roomKey("room"), func(rec *record, exists bool) error {
+		rec.Members = append(rec.Members, member{Peer: signaling.Peer{ID: "ghost"}, Node: n1.node})
+		rec.announce(event{Peer: "ghost", Kind: evJoin, Msg: jsonMsg("joined:ghost")})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a to see it join", func() bool { return len(a.got()) >= 1 })
+	waitUntil(t, "the ghost to be removed", func() bool {
+		ps, err := n2.Roster("room")
+		return err == nil && len(ps) == 1
+	})
+	waitUntil(t, "a to see it come and go", func() bool { return len(a.got()) == 2 })
+	if got := a.got(); got[0] != "joined:ghost" || !strings.Contains(got[1], `"peer-left"`) {
+		t.Fatalf("a got %v", got)
 	}
 }
