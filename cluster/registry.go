@@ -88,14 +88,16 @@ type Registry struct {
 
 	mu sync.Mutex
 	// guarded by mu:
-	rooms     map[string]*room     // by roomKey
-	nodes     map[string]*nodeSeen // other incarnations heard from
-	suspects  map[string]time.Time // incarnations in the bucket never heard from: first noticed
-	ready     bool                 // the watcher has loaded every room
-	upSince   time.Time            // connected since; zero while down
-	downSince time.Time            // disconnected since; zero while up
-	lastErr   string
-	closed    bool
+	rooms       map[string]*room     // by roomKey
+	nodes       map[string]*nodeSeen // other incarnations heard from
+	suspects    map[string]time.Time // incarnations in the bucket never heard from: first noticed
+	ready       bool                 // the watcher has loaded every room
+	bucketBorn  time.Time            // when the bucket's stream was made, as last seen
+	sameHistory bool                 // the watcher's bucket is the one seen before (not made anew)
+	upSince     time.Time            // connected since; zero while down
+	downSince   time.Time            // disconnected since; zero while up
+	lastErr     string
+	closed      bool
 }
 
 // room is this node's view of one room.
@@ -378,6 +380,19 @@ func (r *Registry) watch() (jetstream.KeyWatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", r.bucketName(), err)
 	}
+	// Whether the bucket is the one seen before: an older revision than
+	// one applied here is news in the initial load only if the bucket was
+	// made anew since (applyEntry).
+	var born time.Time
+	if st, err := kv.Status(ctx); err == nil {
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+			born = bs.StreamInfo().Created
+		}
+	}
+	r.mu.Lock()
+	r.sameHistory = !born.IsZero() && born.Equal(r.bucketBorn)
+	r.bucketBorn = born
+	r.mu.Unlock()
 	r.kv.Store(&kv)
 	return kv.WatchAll(r.ctx)
 }

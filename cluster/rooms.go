@@ -471,9 +471,13 @@ func (r *Registry) Counts() (rooms, peers int) {
 	return rooms, peers
 }
 
-// applyEntry applies one update from the bucket watcher. During the
-// initial load after a (re)connect, any revision other than the one held
-// is news; afterwards only later ones.
+// applyEntry applies one update from the bucket watcher: a later revision
+// than the one held; in the initial load after a (re)connect also an
+// earlier one if the bucket was made anew (its history no longer reaches
+// the one held). An earlier one from the same history is stale: the
+// initial load may bring a room's value from before a write this node
+// has made and applied since, and applying it would take the room back
+// (its peers would see members leave and join again).
 func (r *Registry) applyEntry(e jetstream.KeyValueEntry, initial bool) {
 	key, rev := e.Key(), e.Revision()
 	r.mu.Lock()
@@ -499,7 +503,7 @@ func (r *Registry) applyEntry(e jetstream.KeyValueEntry, initial bool) {
 	if rm == nil {
 		rm = r.roomLocked(key, "")
 	}
-	if rev == rm.rev || (!initial && rev < rm.rev) {
+	if rev == rm.rev || (rev < rm.rev && (!initial || r.sameHistory)) {
 		return
 	}
 	var lost []string

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/streamsync/streamsync/signaling"
 )
 
@@ -266,5 +268,65 @@ func TestAMemberNobodyServesIsRemoved(t *testing.T) {
 	waitUntil(t, "a to see it come and go", func() bool { return len(a.got()) == 2 })
 	if got := a.got(); got[0] != "joined:ghost" || !strings.Contains(got[1], `"peer-left"`) {
 		t.Fatalf("a got %v", got)
+	}
+}
+
+// staleEntry is a bucket value as a watcher's initial load may bring it.
+type staleEntry struct {
+	key string
+	rec record
+	rev uint64
+}
+
+func (e staleEntry) Bucket() string                  { return "" }
+func (e staleEntry) Key() string                     { return e.key }
+func (e staleEntry) Value() []byte                   { return e.rec.encode() }
+func (e staleEntry) Revision() uint64                { return e.rev }
+func (e staleEntry) Created() time.Time              { return time.Time{} }
+func (e staleEntry) Delta() uint64                   { return 0 }
+func (e staleEntry) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePut }
+
+// TestAStaleInitialValueIsNotApplied: a watcher reopened on the same
+// bucket may bring, in its initial load, a room's value from before a
+// write this node has applied since; applying it would show members leave
+// and join again.
+func TestAStaleInitialValueIsNotApplied(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	cc.NodeID = "n1"
+	n1, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n1.Close() })
+	waitUntil(t, "n1 loaded", func() bool { return n1.Status().Loaded })
+	a, b := &memberLog{}, &memberLog{}
+	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.Join("room", signaling.Peer{ID: "c"}, &memberLog{}, jsonMsg("joined:c")); err != nil {
+		t.Fatal(err)
+	}
+	key := roomKey("room")
+	n1.mu.Lock()
+	old := staleEntry{key, n1.rooms[key].rec.clone(), n1.rooms[key].rev}
+	n1.mu.Unlock()
+	if _, err := n1.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a to hear c and b join", func() bool { return len(a.got()) == 2 })
+
+	n1.mu.Lock()
+	same := n1.sameHistory
+	n1.mu.Unlock()
+	if !same {
+		t.Fatal("the watcher's bucket is not known as the one seen before")
+	}
+	n1.applyEntry(old, true)
+	if got := a.got(); len(got) != 2 {
+		t.Fatalf("a stale value was applied: a got %v", got)
+	}
+	if ps, _ := n1.Roster("room"); len(ps) != 3 {
+		t.Fatalf("roster = %v after a stale value", ps)
 	}
 }
