@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,9 @@ func TestStalledReaderDisconnected(t *testing.T) {
 	cfg.SendQueue = 8
 	cfg.ResumeQueue = 8
 	cfg.MessageRate, cfg.MessageBurst = 10_000, 10_000
+	// The queue must be what cuts it, not a missed pong (on a busy
+	// machine the loop below is slow).
+	cfg.PingInterval = 45 * time.Second
 	ts := newTestServer(t, cfg)
 	a := ts.dial(t)
 	a.join("", "Ada")
@@ -170,6 +174,11 @@ func TestStalledReaderDisconnected(t *testing.T) {
 	a.expect("peer-joined")
 	stalled := ts.dial(t)
 	stalled.join(a.room, "Stu") // and never reads again
+	// A small receive buffer: loopback's can grow to many megabytes,
+	// which a slow loop takes long to fill.
+	if err := stalled.ws.NetConn().(*net.TCPConn).SetReadBuffer(4 << 10); err != nil {
+		t.Fatal(err)
+	}
 	a.expect("peer-joined")
 	b.expect("peer-joined")
 
