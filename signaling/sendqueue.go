@@ -105,6 +105,27 @@ func (q *sendQueue) takeRoomEvents() [][]byte {
 	return out
 }
 
+// moveRoomEvents moves q's room events, at once and in order, to the end
+// of to with their bytes still reserved (a resumed connection takes over
+// what the one it replaces had not written: within that one's bounds, so
+// not counted against the new one's); the rest of q is dropped.
+func (q *sendQueue) moveRoomEvents(to *sendQueue) {
+	q.mu.Lock()
+	var moved []outMsg
+	for _, m := range q.items {
+		if m.roomEvent {
+			moved = append(moved, m)
+			q.bytes -= int64(len(m.data))
+		}
+	}
+	q.budget.give(q.bytes) // what is dropped
+	q.items, q.bytes = nil, 0
+	q.mu.Unlock()
+	for _, m := range moved {
+		to.pushReserved(m)
+	}
+}
+
 // clear drops everything queued.
 func (q *sendQueue) clear() {
 	q.mu.Lock()

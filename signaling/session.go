@@ -120,9 +120,7 @@ func (ss *session) attach(c *conn, first []byte) bool {
 	if old != nil && old != c {
 		// What the old connection did not write yet (it may have stopped
 		// writing and not yet detached) comes first: nothing is lost.
-		for _, m := range old.drainRoomEvents() {
-			c.enqueue(m, true)
-		}
+		old.send.moveRoomEvents(c.send)
 	}
 	for _, m := range ss.queue {
 		c.send.pushReserved(outMsg{m, true}) // their bytes move with them
