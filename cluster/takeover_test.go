@@ -316,6 +316,13 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 	}
 	waitUntil(t, "a to hear c and b join", func() bool { return len(a.got()) == 2 })
 
+	// A watcher reopened on the same bucket knows it (whether the run
+	// loop has reopened its own yet or not).
+	w, err := n1.watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Stop()
 	n1.mu.Lock()
 	same := n1.sameHistory
 	n1.mu.Unlock()
