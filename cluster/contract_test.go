@@ -16,6 +16,7 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	msgs []msg
+	at   []time.Time   // when each of msgs arrived
 	done chan struct{} // closed when the current connection ends
 }
 
@@ -34,9 +35,17 @@ func (rc *recorder) record(c *client) {
 			}
 			rc.mu.Lock()
 			rc.msgs = append(rc.msgs, m)
+			rc.at = append(rc.at, time.Now())
 			rc.mu.Unlock()
 		}
 	}()
+}
+
+// snapshotAt returns what arrived and when.
+func (rc *recorder) snapshotAt() ([]msg, []time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.msgs), slices.Clone(rc.at)
 }
 
 func (rc *recorder) snapshot() []msg {
