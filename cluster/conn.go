@@ -188,10 +188,13 @@ type handOffReq struct {
 // the last room event it delivered (the new node delivers the later
 // ones), and the relayed messages still waiting for room events.
 type handOffResp struct {
-	OK     bool        `json:"ok"`
-	Queued [][]byte    `json:"queued,omitempty"`
-	Cursor uint64      `json:"cursor,omitempty"`
-	Held   []heldRelay `json:"held,omitempty"`
+	OK     bool     `json:"ok"`
+	Queued [][]byte `json:"queued,omitempty"` // base64: what older nodes send and read
+	// QueuedJSON is Queued as the JSON messages they are (a third
+	// smaller than base64: a full resume queue fits in NATS's payload).
+	QueuedJSON []json.RawMessage `json:"queuedJSON,omitempty"`
+	Cursor     uint64            `json:"cursor,omitempty"`
+	Held       []heldRelay       `json:"held,omitempty"`
 }
 
 type heldRelay struct {
@@ -252,8 +255,57 @@ func (r *Registry) onHandOff(m *nats.Msg) {
 		reply(handOffResp{})
 		return
 	}
-	resp.Queued = queued
+	resp.setQueued(queued, int(r.nc.MaxPayload()))
+	if len(resp.QueuedJSON)+len(resp.Queued) < len(queued) {
+		r.log.Warn("hand-over answer past NATS's max_payload: the oldest queued messages are dropped",
+			"peer", req.Peer, "queued", len(queued), "sent", len(resp.QueuedJSON)+len(resp.Queued))
+	}
 	l.handed = &resp
 	r.mu.Unlock()
 	reply(resp)
+}
+
+// setQueued puts queued into the answer, as JSON when every message is
+// (the signaling server's are), and drops the oldest while the answer
+// would not fit in maxPayload bytes (NATS refuses it whole: the new node
+// would then take this one for dead and lose everything).
+func (resp *handOffResp) setQueued(queued [][]byte, maxPayload int) {
+	asJSON := true
+	for _, q := range queued {
+		if !json.Valid(q) {
+			asJSON = false
+			break
+		}
+	}
+	for {
+		resp.Queued, resp.QueuedJSON = nil, nil
+		if asJSON {
+			for _, q := range queued {
+				resp.QueuedJSON = append(resp.QueuedJSON, json.RawMessage(q))
+			}
+		} else {
+			resp.Queued = queued
+		}
+		b, err := json.Marshal(resp)
+		if err != nil || len(b) <= maxPayload-handOffSlack || len(queued) == 0 {
+			return
+		}
+		queued = queued[max(1, len(queued)/10):]
+	}
+}
+
+// handOffSlack is what a hand-over answer leaves of NATS's max_payload
+// for the message's headers and subject.
+const handOffSlack = 4 << 10
+
+// queuedMessages returns what the old node handed over, in either form.
+func (resp handOffResp) queuedMessages() [][]byte {
+	if len(resp.QueuedJSON) == 0 {
+		return resp.Queued
+	}
+	out := make([][]byte, len(resp.QueuedJSON))
+	for i, q := range resp.QueuedJSON {
+		out[i] = q
+	}
+	return out
 }

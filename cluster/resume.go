@@ -179,8 +179,8 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 	replayed, _ := r.registerLocked(rm, peer, arriving, m, rev, cursor)
 	r.stats.replayed.Add(int64(replayed))
 	r.mu.Unlock()
-	r.log.Info("peer taken over", "from", place.Node, "peer", peer, "handed", handed, "queued", len(ho.Queued), "replayed", replayed)
-	return ho.Queued, nil
+	r.log.Info("peer taken over", "from", place.Node, "peer", peer, "handed", handed, "queued", len(ho.queuedMessages()), "replayed", replayed)
+	return ho.queuedMessages(), nil
 }
 
 // readRoom reads a room's record from the bucket, retrying transient

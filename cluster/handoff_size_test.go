@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamsync/streamsync/signaling"
+)
+
+// TestALargeHandOffFitsNATS: the old node hands over 800 KB queued (within
+// send_queue_bytes and resume_queue_bytes, 1 MiB each by default): the
+// answer fits in NATS's max_payload (1 MB) and all of it arrives (as
+// base64 it did not fit: its Respond failed unseen, the new node took the
+// old one for dead and the queue was lost).
+func TestALargeHandOffFitsNATS(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	var regs []*Registry
+	big := []byte(`"` + strings.Repeat("x", 8<<10-2) + `"`) // JSON, as the server's messages are
+	for i := range 2 {
+		cc.NodeID = fmt.Sprint("n", i+1)
+		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Close() })
+		reg.SetHandOff(func(m signaling.Member) ([][]byte, bool) {
+			if _, ok := handOffLog(m); !ok {
+				return nil, false
+			}
+			var q [][]byte
+			for range 100 {
+				q = append(q, big)
+			}
+			return q, true
+		})
+		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
+		regs = append(regs, reg)
+	}
+	n1, n2 := regs[0], regs[1]
+	a, b := &memberLog{}, &memberLog{}
+	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
+		t.Fatal(err)
+	}
+	token := n2.IssueToken("room", "b")
+	start := time.Now()
+	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return &memberLog{} })
+	t.Logf("takeover: err %v, %d queued handed over, after %s", err, len(queued), time.Since(start).Round(time.Millisecond))
+	if err != nil || len(queued) != 100 {
+		t.Fatalf("want the 100 queued messages (800 KB) handed over")
+	}
+}
+
+// TestAHandOffPastNATSsPayloadKeepsTheNewest: an answer that cannot fit
+// even as JSON drops the oldest queued messages, not all of them.
+func TestAHandOffPastNATSsPayloadKeepsTheNewest(t *testing.T) {
+	var queued [][]byte
+	for i := range 200 {
+		queued = append(queued, []byte(fmt.Sprintf(`"%d%s"`, i, strings.Repeat("x", 8<<10))))
+	}
+	var resp handOffResp
+	resp.setQueued(queued, 1<<20)
+	got := resp.queuedMessages()
+	b, _ := json.Marshal(resp)
+	if len(got) == 0 || len(got) == len(queued) || len(b) > 1<<20 {
+		t.Fatalf("kept %d of %d in %d bytes", len(got), len(queued), len(b))
+	}
+	if want := queued[len(queued)-1]; string(got[len(got)-1]) != string(want) {
+		t.Fatal("the newest message was dropped")
+	}
+}
