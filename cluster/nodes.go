@@ -190,8 +190,13 @@ func (r *Registry) sweep() {
 	}
 	r.mu.Unlock()
 
-	for _, j := range append(reaps, ghosts...) {
+	for _, j := range reaps {
 		r.removeGone(j.key, j.peers)
+	}
+	for _, j := range ghosts {
+		// Not in the run loop: a slow NATS must not hold its heartbeats.
+		// A second removal of the same ghost is a no-op.
+		go r.removeGone(j.key, j.peers)
 	}
 	if kv, err := r.bucket(); err == nil && len(forget) > 0 {
 		ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
