@@ -101,7 +101,7 @@ func run() error {
 		pid      = flag.Int("pid", 0, "server process id, for CPU and RSS from /proc (0 = none)")
 		label    = flag.String("label", "", "name of the server in the output")
 		clientIP = flag.String("client-ip", "127.1.0.1", "first local IP of the client sockets (apart from the relay IP, whose port range it would eat into)")
-		nClients = flag.Int("client-ips", 64, "client IPs, counting up from -client-ip; allocation i uses the (i mod n)-th, so per-IP limits see a spread of clients")
+		nClients = flag.Int("client-ips", 64, "client IPs, from -client-ip on, each in an IPv4 /24 of its own (127.1.0.1, 127.1.1.1, ...); allocation i uses the (i mod n)-th, so per-IP and per-/24 limits see a spread of clients")
 		peerIP   = flag.String("peer-ip", "127.0.0.2", "local IP of the echo peers (must differ from the relay address)")
 		peers    = flag.Int("peers", 2, "echo peer sockets")
 		peerPort = flag.Int("peer-port", 0, "port of the first echo peer (0 = any; the others count up)")
@@ -131,7 +131,7 @@ func run() error {
 	}
 	clientIPs := []netip.Addr{cip}
 	for len(clientIPs) < *nClients {
-		clientIPs = append(clientIPs, clientIPs[len(clientIPs)-1].Next())
+		clientIPs = append(clientIPs, nextSubnet(clientIPs[len(clientIPs)-1]))
 	}
 	pip, err := netip.ParseAddr(*peerIP)
 	if err != nil {
@@ -312,4 +312,18 @@ func printTable(r result) {
 	}
 	fmt.Fprintf(tw, "bench cpu\t%.2fs\n", r.BenchCPU)
 	_ = tw.Flush()
+}
+
+// nextSubnet is a's address in the next IPv4 /24 (a.b.c.d → a.b.c+1.d,
+// carrying into b), or the next IPv6 address: StreamSync caps allocations
+// per /24 (max_allocations_per_24), and 1000 allocations from one /24, as
+// no real clients come, met it.
+func nextSubnet(a netip.Addr) netip.Addr {
+	if !a.Is4() {
+		return a.Next()
+	}
+	b := a.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += 1 << 8
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
