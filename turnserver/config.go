@@ -114,9 +114,9 @@ type Config struct {
 	AllocationBandwidth int `toml:"allocation_bandwidth"`
 	// UDPSockets is how many sockets serve each listen_udp address, sharing
 	// its port with SO_REUSEPORT (Linux), and how many event loops read
-	// them and the relay sockets (package udpio), so that relaying uses
-	// every core. 0 = one per CPU the Go runtime uses (GOMAXPROCS, which
-	// follows a cgroup CPU quota). Default 0.
+	// them and the relay sockets (package udpio), so that relaying spreads
+	// over the cores. 0 = one per two CPUs the Go runtime uses (GOMAXPROCS,
+	// which follows a cgroup CPU quota), at least one. Default 0.
 	UDPSockets int `toml:"udp_sockets"`
 	// UDPReceiveBuffer and UDPSendBuffer size the kernel buffers (SO_RCVBUF,
 	// SO_SNDBUF) of the UDP listener and relay sockets, in bytes; the
@@ -242,7 +242,7 @@ func (c Config) Validate() error {
 		bad("allocation_bandwidth", "must be at least 8192 bytes per second to carry a call (got %d)", c.AllocationBandwidth)
 	}
 	if c.UDPSockets < 0 || c.UDPSockets > 64 {
-		bad("udp_sockets", "must be between 0 (one per CPU) and 64 (got %d)", c.UDPSockets)
+		bad("udp_sockets", "must be between 0 (one per two CPUs) and 64 (got %d)", c.UDPSockets)
 	}
 	if c.UDPReceiveBuffer < 0 || c.UDPReceiveBuffer > 1<<30 {
 		bad("udp_receive_buffer", "must be between 0 (kernel default) and 1073741824 bytes (got %d)", c.UDPReceiveBuffer)

@@ -17,15 +17,26 @@ import (
 // figures show drops there long before the CPU is saturated.
 
 // udpSocketCount is how many SO_REUSEPORT sockets (and event loops) serve
-// one listen_udp address: Config.UDPSockets, or when it is 0 one per CPU
-// the Go runtime runs on (GOMAXPROCS as the program has it, which follows
-// a cgroup CPU quota, unlike the host's CPU count).
+// one listen_udp address: Config.UDPSockets, or when it is 0
+// defaultUDPSockets of the CPUs the Go runtime runs on (GOMAXPROCS as the
+// program has it, which follows a cgroup CPU quota, unlike the host's CPU
+// count).
 func udpSocketCount(cfg Config) int {
 	if cfg.UDPSockets > 0 {
 		return cfg.UDPSockets
 	}
-	return udpio.Procs()
+	return defaultUDPSockets(udpio.Procs())
 }
+
+// defaultUDPSockets is one event loop per two CPUs, at least one. Each
+// loop serves a share of the clients, so at call rates, where datagrams
+// come a few at a time, every burst wakes every loop, and a wake-up (a
+// thread woken, three system calls) is most of what a relayed datagram
+// costs: on 2 CPUs one loop relayed at every even load for less CPU per
+// datagram than two (BENCHMARKS.md, "Fourth round"). Half the CPUs still
+// spread a heavy load, and leave the others to what the kernel does for
+// each datagram outside the loops (a NIC's interrupts and softirqs).
+func defaultUDPSockets(procs int) int { return max(1, procs/2) }
 
 // listenUDPGroup binds n UDP sockets to addr sharing its port with
 // SO_REUSEPORT (the kernel spreads clients over them by 5-tuple hash, so a

@@ -71,3 +71,16 @@ func TestBufferCapWarning(t *testing.T) {
 		t.Fatalf("want one warning naming net.core.rmem_max, got:\n%s", logs.String())
 	}
 }
+
+// TestDefaultUDPSockets holds udp_sockets = 0 to one loop per two CPUs,
+// at least one.
+func TestDefaultUDPSockets(t *testing.T) {
+	for procs, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 16: 8} {
+		if got := defaultUDPSockets(procs); got != want {
+			t.Errorf("defaultUDPSockets(%d) = %d, want %d", procs, got, want)
+		}
+	}
+	if got, want := udpSocketCount(Config{UDPSockets: 3}), 3; got != want {
+		t.Errorf("udpSocketCount with udp_sockets = 3: %d, want %d", got, want)
+	}
+}
