@@ -59,6 +59,10 @@ func TestForwarderRelaysBothWays(t *testing.T) {
 	if got := peer.sources.Load(); got != 2 {
 		t.Fatalf("peer heard %d sources, want one upstream socket per client (2)", got)
 	}
+	// The echo counts a datagram once its send returns, which may be after
+	// the client has read it: the count is final once the echo has stopped
+	// (close waits for its goroutine; the deferred second close is a no-op).
+	peer.close()
 	if got := peer.echoed.Load(); got != 6 {
 		t.Fatalf("peer echoed %d datagrams, want 6", got)
 	}
