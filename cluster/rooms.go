@@ -220,6 +220,12 @@ func (r *Registry) Join(roomID string, p signaling.Peer, m signaling.Member, ann
 		case len(rec.Members) == 0 && full:
 			return signaling.ErrTooManyRooms
 		}
+		if i := rec.find(p.ID); i >= 0 && rec.Members[i].Node == r.node {
+			// This join's write was made already, though it was not
+			// recognised as ours (an outage's merge clears the ids of
+			// the writes): it is not made twice.
+			return nil
+		}
 		rec.Members = append(rec.Members, member{Peer: p, Node: r.node})
 		rec.Empty = time.Time{}
 		rec.announce(event{Peer: p.ID, Kind: evJoin, Msg: announce})

@@ -337,3 +337,52 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 		t.Fatalf("roster = %v after a stale value", ps)
 	}
 }
+
+// TestAJoinMadeAlreadyIsNotMadeTwice: a join whose write was made but not
+// recognised as made (an outage's merge clears the writes' ids) is not
+// announced twice: the others see one join and one member.
+func TestAJoinMadeAlreadyIsNotMadeTwice(t *testing.T) {
+	ns := startNATS(t)
+	_, cc := testConfigs(ns.url())
+	var regs []*Registry
+	for i := range 2 {
+		cc.NodeID = fmt.Sprint("n", i+1)
+		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = reg.Close() })
+		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
+		regs = append(regs, reg)
+	}
+	n1, n2 := regs[0], regs[1]
+	a := &memberLog{}
+	if err := n2.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	b := signaling.Peer{ID: "b"}
+	if _, _, _, _, err := n1.write(roomKey("room"), func(rec *record, exists bool) error {
+		rec.Members = append(rec.Members, member{Peer: b, Node: n1.node})
+		rec.announce(event{Peer: "b", Kind: evJoin, Msg: jsonMsg("joined:b")})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	roster, err := n1.Join("room", b, &memberLog{}, jsonMsg("joined:b"))
+	if err != nil || len(roster) != 1 || roster[0].ID != "a" {
+		t.Fatalf("join = %v, %v", roster, err)
+	}
+	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) >= 1 })
+	ps, _ := n1.Roster("room")
+	if len(ps) != 2 {
+		t.Fatalf("roster %v: b twice?", ps)
+	}
+	// A later event: a second join would have come before it.
+	if err := n1.Update("room", signaling.Peer{ID: "b", Name: "B"}, jsonMsg("state:b")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a to hear b's state", func() bool { return slices.Contains(a.got(), "state:b") })
+	if got := a.got(); !slices.Equal(got, []string{"joined:b", "state:b"}) {
+		t.Fatalf("a got %v", got)
+	}
+}
