@@ -16,39 +16,19 @@ import (
 // base64 it did not fit: its Respond failed unseen, the new node took the
 // old one for dead and the queue was lost).
 func TestALargeHandOffFitsNATS(t *testing.T) {
-	ns := startNATS(t)
-	_, cc := testConfigs(ns.url())
-	var regs []*Registry
 	big := []byte(`"` + strings.Repeat("x", 8<<10-2) + `"`) // JSON, as the server's messages are
-	for i := range 2 {
-		cc.NodeID = fmt.Sprint("n", i+1)
-		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
-		if err != nil {
-			t.Fatal(err)
+	handOff := func(m signaling.Member) ([][]byte, bool) {
+		if _, ok := handOffLog(m); !ok {
+			return nil, false
 		}
-		t.Cleanup(func() { _ = reg.Close() })
-		reg.SetHandOff(func(m signaling.Member) ([][]byte, bool) {
-			if _, ok := handOffLog(m); !ok {
-				return nil, false
-			}
-			var q [][]byte
-			for range 100 {
-				q = append(q, big)
-			}
-			return q, true
-		})
-		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
-		regs = append(regs, reg)
+		var q [][]byte
+		for range 100 {
+			q = append(q, big)
+		}
+		return q, true
 	}
-	n1, n2 := regs[0], regs[1]
-	a, b := &memberLog{}, &memberLog{}
-	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
-		t.Fatal(err)
-	}
-	token := n2.IssueToken("room", "b")
+	n1, n2 := twoRegistries(t, handOff)
+	_, _, token := roomOfTwo(t, n1, n2)
 	start := time.Now()
 	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return &memberLog{} })
 	t.Logf("takeover: err %v, %d queued handed over, after %s", err, len(queued), time.Since(start).Round(time.Millisecond))

@@ -54,14 +54,10 @@ func handOffLog(m signaling.Member) ([][]byte, bool) {
 	return nil, true
 }
 
-func jsonMsg(s string) []byte { b, _ := json.Marshal(s); return b }
-
-// TestTakeoverKeepsTheOrderOfTheNewNodesSenders: b is taken over by the
-// node a is on. Between b's registration there and the old node's letting
-// go, a sends b a message, then changes its state, which the old node
-// delivers to b at once: b gets the message first all the same (held on
-// the new node, it came after the state).
-func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
+// twoRegistries starts two cluster nodes on one NATS, handing peers over
+// with handOff (nil: none set).
+func twoRegistries(t *testing.T, handOff func(signaling.Member) ([][]byte, bool)) (n1, n2 *Registry) {
+	t.Helper()
 	ns := startNATS(t)
 	_, cc := testConfigs(ns.url())
 	var regs []*Registry
@@ -72,19 +68,39 @@ func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = reg.Close() })
-		reg.SetHandOff(handOffLog)
+		if handOff != nil {
+			reg.SetHandOff(handOff)
+		}
 		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
 		regs = append(regs, reg)
 	}
-	n1, n2 := regs[0], regs[1]
-	a, b := &memberLog{}, &memberLog{}
+	return regs[0], regs[1]
+}
+
+// roomOfTwo puts a on n1 and b on n2 in "room" and returns b's resume
+// token.
+func roomOfTwo(t *testing.T, n1, n2 *Registry) (a, b *memberLog, token string) {
+	t.Helper()
+	a, b = &memberLog{}, &memberLog{}
 	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
 		t.Fatal(err)
 	}
-	token := n2.IssueToken("room", "b")
+	return a, b, n2.IssueToken("room", "b")
+}
+
+func jsonMsg(s string) []byte { b, _ := json.Marshal(s); return b }
+
+// TestTakeoverKeepsTheOrderOfTheNewNodesSenders: b is taken over by the
+// node a is on. Between b's registration there and the old node's letting
+// go, a sends b a message, then changes its state, which the old node
+// delivers to b at once: b gets the message first all the same (held on
+// the new node, it came after the state).
+func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
+	n1, n2 := twoRegistries(t, handOffLog)
+	a, b, token := roomOfTwo(t, n1, n2)
 	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
 
 	n1.takeoverHookForTest = func(stage string) {
@@ -124,29 +140,8 @@ func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
 // a message a sends b while b is taken over waits on the new node (there
 // is no old node to take it) and reaches b.
 func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
-	ns := startNATS(t)
-	_, cc := testConfigs(ns.url())
-	var regs []*Registry
-	for i := range 2 {
-		cc.NodeID = fmt.Sprint("n", i+1)
-		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = reg.Close() })
-		reg.SetHandOff(handOffLog)
-		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
-		regs = append(regs, reg)
-	}
-	n1, n2 := regs[0], regs[1]
-	a, b := &memberLog{}, &memberLog{}
-	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
-		t.Fatal(err)
-	}
-	token := n2.IssueToken("room", "b")
+	n1, n2 := twoRegistries(t, handOffLog)
+	a, _, token := roomOfTwo(t, n1, n2)
 	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
 	if err := n2.Close(); err != nil {
 		t.Fatal(err)
@@ -174,29 +169,8 @@ func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
 // busy room's record is contended): b gets every one, in order, not a
 // resync.
 func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
-	ns := startNATS(t)
-	_, cc := testConfigs(ns.url())
-	var regs []*Registry
-	for i := range 2 {
-		cc.NodeID = fmt.Sprint("n", i+1)
-		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = reg.Close() })
-		reg.SetHandOff(handOffLog)
-		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
-		regs = append(regs, reg)
-	}
-	n1, n2 := regs[0], regs[1]
-	a, b := &memberLog{}, &memberLog{}
-	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n2.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
-		t.Fatal(err)
-	}
-	token := n2.IssueToken("room", "b")
+	n1, n2 := twoRegistries(t, handOffLog)
+	a, b, token := roomOfTwo(t, n1, n2)
 	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
 
 	const n = 2 * logLen
@@ -234,20 +208,7 @@ func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
 // seemed to fail, as when NATS goes away during it): that node removes it,
 // and the others see it leave.
 func TestAMemberNobodyServesIsRemoved(t *testing.T) {
-	ns := startNATS(t)
-	_, cc := testConfigs(ns.url())
-	var regs []*Registry
-	for i := range 2 {
-		cc.NodeID = fmt.Sprint("n", i+1)
-		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = reg.Close() })
-		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
-		regs = append(regs, reg)
-	}
-	n1, n2 := regs[0], regs[1]
+	n1, n2 := twoRegistries(t, nil)
 	a := &memberLog{}
 	if err := n2.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)
@@ -342,20 +303,7 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 // recognised as made (an outage's merge clears the writes' ids) is not
 // announced twice: the others see one join and one member.
 func TestAJoinMadeAlreadyIsNotMadeTwice(t *testing.T) {
-	ns := startNATS(t)
-	_, cc := testConfigs(ns.url())
-	var regs []*Registry
-	for i := range 2 {
-		cc.NodeID = fmt.Sprint("n", i+1)
-		reg, err := New(cc, Options{Logger: testLogger(), MaxRooms: 10, MaxPeers: 10, EmptyRoomTTL: time.Minute, ResumeGrace: time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = reg.Close() })
-		waitUntil(t, cc.NodeID+" loaded", func() bool { return reg.Status().Loaded })
-		regs = append(regs, reg)
-	}
-	n1, n2 := regs[0], regs[1]
+	n1, n2 := twoRegistries(t, nil)
 	a := &memberLog{}
 	if err := n2.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +13,9 @@ import (
 // (it sends one message past the read limit, which ends the server's
 // reading and writing, and then neither reads nor closes): the server
 // lingers on the connection, not yet detached, and
-// has Ada send Bob three candidates then: they sit in the old
+// has Ada send Bob n candidates ("1" … n) then: they sit in the old
 // connection's queue. It returns Bob's client and session.
-func stalledSession(t *testing.T, ts *testServer) (a, b *client, sess *session) {
+func stalledSession(t *testing.T, ts *testServer, n int) (a, b *client, sess *session) {
 	t.Helper()
 	a = ts.dial(t)
 	a.join("", "Ada")
@@ -44,15 +45,15 @@ func stalledSession(t *testing.T, ts *testServer) (a, b *client, sess *session) 
 			return false
 		}
 	})
-	for _, k := range []string{"1", "2", "3"} {
-		a.send(msg{"type": "candidate", "to": b.id, "candidate": msg{"candidate": k}})
+	for k := 1; k <= n; k++ {
+		a.send(msg{"type": "candidate", "to": b.id, "candidate": msg{"candidate": strconv.Itoa(k)}})
 	}
 	a.alive()
 	sess.mu.Lock()
 	attached := sess.conn == old
 	sess.mu.Unlock()
-	if !attached || old.send.len() != 3 {
-		t.Fatalf("setup: attached %v, %d queued on the old connection; want the three candidates there", attached, old.send.len())
+	if !attached || old.send.len() != n {
+		t.Fatalf("setup: attached %v, %d queued on the old connection; want the %d candidates there", attached, old.send.len(), n)
 	}
 	return a, b, sess
 }
@@ -65,7 +66,7 @@ func TestResumeTakesWhatTheOldConnectionHadNotWritten(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, testConfig())
 	ts.srv.closeWaitForTest = time.Minute // the old connection lingers
-	_, b, _ := stalledSession(t, ts)
+	_, b, _ := stalledSession(t, ts, 3)
 
 	b2 := ts.dial(t)
 	b2.send(msg{"type": "join", "resume": b.token})
@@ -87,7 +88,7 @@ func TestHandOffTakesWhatTheOldConnectionHadNotWritten(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, testConfig())
 	ts.srv.closeWaitForTest = time.Minute
-	_, _, sess := stalledSession(t, ts)
+	_, _, sess := stalledSession(t, ts, 3)
 
 	queued, ok := ts.srv.handOff(sess)
 	if !ok {

@@ -1,11 +1,8 @@
 package signaling
 
 import (
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // TestResumeOfAFullOldQueueIsNotCut: Bob's old connection stopped
@@ -21,38 +18,7 @@ func TestResumeOfAFullOldQueueIsNotCut(t *testing.T) {
 	ts := newTestServer(t, cfg)
 	ts.srv.closeWaitForTest = time.Minute // the old connection lingers
 
-	a := ts.dial(t)
-	a.join("", "Ada")
-	b := ts.dial(t)
-	b.join(a.room, "Bob")
-	a.expect("peer-joined")
-	var sess *session
-	ts.srv.mu.Lock()
-	for _, ss := range ts.srv.sessions {
-		if ss.id == b.id {
-			sess = ss
-		}
-	}
-	ts.srv.mu.Unlock()
-	sess.mu.Lock()
-	old := sess.conn
-	sess.mu.Unlock()
-	b.sendRaw(websocket.TextMessage, make([]byte, ts.srv.cfg.ReadLimit+1))
-	waitUntil(t, "the server to stop writing to Bob", func() bool {
-		select {
-		case <-old.writerDone:
-			return true
-		default:
-			return false
-		}
-	})
-	for i := range cfg.SendQueue {
-		a.send(msg{"type": "candidate", "to": b.id, "candidate": msg{"candidate": strconv.Itoa(i)}})
-	}
-	a.alive()
-	if n := old.send.len(); n != cfg.SendQueue {
-		t.Fatalf("setup: %d queued on the old connection, want %d", n, cfg.SendQueue)
-	}
+	_, b, _ := stalledSession(t, ts, cfg.SendQueue)
 
 	b2 := ts.dial(t)
 	b2.send(msg{"type": "join", "resume": b.token})
