@@ -232,10 +232,19 @@ func TestChaosNATSRestart(t *testing.T) {
 	mu.Unlock()
 	for _, p := range all {
 		id := p.c.id
-		waitUntil(t, id+"'s view to settle", func() bool {
+		settled := func() bool {
 			v := viewOf(p.joined, p.rec.snapshot())
 			return len(v.peers) == len(names)-1 && maps(v.peers, names, id)
-		})
+		}
+		deadline := time.Now().Add(waitLimit)
+		for !settled() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !settled() {
+			v := viewOf(p.joined, p.rec.snapshot())
+			t.Fatalf("%s's view (on %s) did not settle: %v, want %v without it (joined with %v; %d messages since)",
+				id, p.node.name, v.peers, names, peerIDs(p.joined), len(p.rec.snapshot()))
+		}
 		msgs, ats := p.rec.snapshotAt()
 		v := viewOf(p.joined, msgs)
 		for _, e := range v.errs {
