@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamsync/streamsync/internal/registrytest"
 	"github.com/streamsync/streamsync/signaling"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestALargeHandOffFitsNATS(t *testing.T) {
 	big := []byte(`"` + strings.Repeat("x", 8<<10-2) + `"`) // JSON, as the server's messages are
 	handOff := func(m signaling.Member) ([][]byte, bool) {
-		if _, ok := handOffLog(m); !ok {
+		if _, ok := registrytest.HandOff(m); !ok {
 			return nil, false
 		}
 		var q [][]byte
@@ -30,7 +31,7 @@ func TestALargeHandOffFitsNATS(t *testing.T) {
 	n1, n2 := twoRegistries(t, handOff)
 	_, _, token := roomOfTwo(t, n1, n2)
 	start := time.Now()
-	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return &memberLog{} })
+	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return &registrytest.Recorder{} })
 	t.Logf("takeover: err %v, %d queued handed over, after %s", err, len(queued), time.Since(start).Round(time.Millisecond))
 	if err != nil || len(queued) != 100 {
 		t.Fatalf("want the 100 queued messages (800 KB) handed over")

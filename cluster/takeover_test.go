@@ -5,54 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/streamsync/streamsync/internal/registrytest"
 	"github.com/streamsync/streamsync/signaling"
 )
-
-// memberLog is a signaling.Member keeping what it is given until it is
-// handed over.
-type memberLog struct {
-	mu     sync.Mutex
-	msgs   []string
-	handed bool
-}
-
-func (m *memberLog) Deliver(b []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.handed {
-		var s string
-		if json.Unmarshal(b, &s) != nil {
-			s = string(b) // a message the registry built
-		}
-		m.msgs = append(m.msgs, s)
-	}
-}
-
-func (m *memberLog) got() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.msgs)
-}
-
-func handOffLog(m signaling.Member) ([][]byte, bool) {
-	ml, ok := m.(*memberLog)
-	if !ok {
-		return nil, false
-	}
-	ml.mu.Lock()
-	defer ml.mu.Unlock()
-	if ml.handed {
-		return nil, false
-	}
-	ml.handed = true
-	return nil, true
-}
 
 // twoRegistries starts two cluster nodes on one NATS, handing peers over
 // with handOff (nil: none set).
@@ -79,9 +39,9 @@ func twoRegistries(t *testing.T, handOff func(signaling.Member) ([][]byte, bool)
 
 // roomOfTwo puts a on n1 and b on n2 in "room" and returns b's resume
 // token.
-func roomOfTwo(t *testing.T, n1, n2 *Registry) (a, b *memberLog, token string) {
+func roomOfTwo(t *testing.T, n1, n2 *Registry) (a, b *registrytest.Recorder, token string) {
 	t.Helper()
-	a, b = &memberLog{}, &memberLog{}
+	a, b = &registrytest.Recorder{}, &registrytest.Recorder{}
 	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +59,9 @@ func jsonMsg(s string) []byte { b, _ := json.Marshal(s); return b }
 // delivers to b at once: b gets the message first all the same (held on
 // the new node, it came after the state).
 func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
-	n1, n2 := twoRegistries(t, handOffLog)
+	n1, n2 := twoRegistries(t, registrytest.HandOff)
 	a, b, token := roomOfTwo(t, n1, n2)
-	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
+	waitUntil(t, "a to hear b join", func() bool { return len(a.Msgs()) == 1 })
 
 	n1.takeoverHookForTest = func(stage string) {
 		if stage != "asking" {
@@ -113,21 +73,21 @@ func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
 		if err := n1.Update("room", signaling.Peer{ID: "a", State: signaling.State{Muted: true}}, jsonMsg("state:2")); err != nil {
 			t.Errorf("update: %v", err)
 		}
-		waitUntil(t, "the old node to deliver the state", func() bool { return slices.Contains(b.got(), "state:2") })
+		waitUntil(t, "the old node to deliver the state", func() bool { return slices.Contains(b.Msgs(), "state:2") })
 	}
-	b2 := &memberLog{}
+	b2 := &registrytest.Recorder{}
 	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return b2 })
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream := func() []string {
-		out := b.got()
+		out := b.Msgs()
 		for _, q := range queued {
 			var s string
 			_ = json.Unmarshal(q, &s)
 			out = append(out, s)
 		}
-		return append(out, b2.got()...)
+		return append(out, b2.Msgs()...)
 	}
 	want := []string{"relay:1", "state:2"}
 	waitUntil(t, "b to get both", func() bool { return len(stream()) >= len(want) })
@@ -140,9 +100,9 @@ func TestTakeoverKeepsTheOrderOfTheNewNodesSenders(t *testing.T) {
 // a message a sends b while b is taken over waits on the new node (there
 // is no old node to take it) and reaches b.
 func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
-	n1, n2 := twoRegistries(t, handOffLog)
+	n1, n2 := twoRegistries(t, registrytest.HandOff)
 	a, _, token := roomOfTwo(t, n1, n2)
-	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
+	waitUntil(t, "a to hear b join", func() bool { return len(a.Msgs()) == 1 })
 	if err := n2.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +115,11 @@ func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
 			t.Errorf("send: %v", err)
 		}
 	}
-	b2 := &memberLog{}
+	b2 := &registrytest.Recorder{}
 	if _, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return b2 }); err != nil {
 		t.Fatal(err)
 	}
-	if got := b2.got(); !slices.Equal(got, []string{"relay:1"}) {
+	if got := b2.Msgs(); !slices.Equal(got, []string{"relay:1"}) {
 		t.Fatalf("b got %v, want the message sent during the takeover", got)
 	}
 }
@@ -169,9 +129,9 @@ func TestTakeoverFromAGoneNodeKeepsTheNewNodesMessages(t *testing.T) {
 // busy room's record is contended): b gets every one, in order, not a
 // resync.
 func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
-	n1, n2 := twoRegistries(t, handOffLog)
+	n1, n2 := twoRegistries(t, registrytest.HandOff)
 	a, b, token := roomOfTwo(t, n1, n2)
-	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) == 1 })
+	waitUntil(t, "a to hear b join", func() bool { return len(a.Msgs()) == 1 })
 
 	const n = 2 * logLen
 	var want []string
@@ -187,15 +147,15 @@ func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
 			}
 		}
 	}
-	b2 := &memberLog{}
+	b2 := &registrytest.Recorder{}
 	queued, err := n1.Takeover(token, func(string, signaling.Peer) signaling.Member { return b2 })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(queued) != 0 || len(b.got()) != 0 {
-		t.Fatalf("setup: the old node delivered %v, queued %d", b.got(), len(queued))
+	if len(queued) != 0 || len(b.Msgs()) != 0 {
+		t.Fatalf("setup: the old node delivered %v, queued %d", b.Msgs(), len(queued))
 	}
-	if got := b2.got(); !slices.Equal(got, want) {
+	if got := b2.Msgs(); !slices.Equal(got, want) {
 		t.Fatalf("b got %v,\nwant %v", got, want)
 	}
 	if st := n1.Status(); st.Resyncs != 0 {
@@ -209,7 +169,7 @@ func TestTakeoverKeepsEventsPastTheLog(t *testing.T) {
 // and the others see it leave.
 func TestAMemberNobodyServesIsRemoved(t *testing.T) {
 	n1, n2 := twoRegistries(t, nil)
-	a := &memberLog{}
+	a := &registrytest.Recorder{}
 	if err := n2.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)
 	}
@@ -221,13 +181,13 @@ func TestAMemberNobodyServesIsRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "a to see it join", func() bool { return len(a.got()) >= 1 })
+	waitUntil(t, "a to see it join", func() bool { return len(a.Msgs()) >= 1 })
 	waitUntil(t, "the ghost to be removed", func() bool {
 		ps, err := n2.Roster("room")
 		return err == nil && len(ps) == 1
 	})
-	waitUntil(t, "a to see it come and go", func() bool { return len(a.got()) == 2 })
-	if got := a.got(); got[0] != "joined:ghost" || !strings.Contains(got[1], `"peer-left"`) {
+	waitUntil(t, "a to see it come and go", func() bool { return len(a.Msgs()) == 2 })
+	if got := a.Msgs(); got[0] != "joined:ghost" || !strings.Contains(got[1], `"peer-left"`) {
 		t.Fatalf("a got %v", got)
 	}
 }
@@ -261,11 +221,11 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = n1.Close() })
 	waitUntil(t, "n1 loaded", func() bool { return n1.Status().Loaded })
-	a, b := &memberLog{}, &memberLog{}
+	a, b := &registrytest.Recorder{}, &registrytest.Recorder{}
 	if err := n1.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n1.Join("room", signaling.Peer{ID: "c"}, &memberLog{}, jsonMsg("joined:c")); err != nil {
+	if _, err := n1.Join("room", signaling.Peer{ID: "c"}, &registrytest.Recorder{}, jsonMsg("joined:c")); err != nil {
 		t.Fatal(err)
 	}
 	key := roomKey("room")
@@ -275,7 +235,7 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 	if _, err := n1.Join("room", signaling.Peer{ID: "b"}, b, jsonMsg("joined:b")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "a to hear c and b join", func() bool { return len(a.got()) == 2 })
+	waitUntil(t, "a to hear c and b join", func() bool { return len(a.Msgs()) == 2 })
 
 	// A watcher reopened on the same bucket knows it (whether the run
 	// loop has reopened its own yet or not).
@@ -291,7 +251,7 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 		t.Fatal("the watcher's bucket is not known as the one seen before")
 	}
 	n1.applyEntry(old, true)
-	if got := a.got(); len(got) != 2 {
+	if got := a.Msgs(); len(got) != 2 {
 		t.Fatalf("a stale value was applied: a got %v", got)
 	}
 	if ps, _ := n1.Roster("room"); len(ps) != 3 {
@@ -304,7 +264,7 @@ func TestAStaleInitialValueIsNotApplied(t *testing.T) {
 // announced twice: the others see one join and one member.
 func TestAJoinMadeAlreadyIsNotMadeTwice(t *testing.T) {
 	n1, n2 := twoRegistries(t, nil)
-	a := &memberLog{}
+	a := &registrytest.Recorder{}
 	if err := n2.Create("room", signaling.Peer{ID: "a"}, a); err != nil {
 		t.Fatal(err)
 	}
@@ -316,11 +276,11 @@ func TestAJoinMadeAlreadyIsNotMadeTwice(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	roster, err := n1.Join("room", b, &memberLog{}, jsonMsg("joined:b"))
+	roster, err := n1.Join("room", b, &registrytest.Recorder{}, jsonMsg("joined:b"))
 	if err != nil || len(roster) != 1 || roster[0].ID != "a" {
 		t.Fatalf("join = %v, %v", roster, err)
 	}
-	waitUntil(t, "a to hear b join", func() bool { return len(a.got()) >= 1 })
+	waitUntil(t, "a to hear b join", func() bool { return len(a.Msgs()) >= 1 })
 	ps, _ := n1.Roster("room")
 	if len(ps) != 2 {
 		t.Fatalf("roster %v: b twice?", ps)
@@ -329,8 +289,8 @@ func TestAJoinMadeAlreadyIsNotMadeTwice(t *testing.T) {
 	if err := n1.Update("room", signaling.Peer{ID: "b", Name: "B"}, jsonMsg("state:b")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "a to hear b's state", func() bool { return slices.Contains(a.got(), "state:b") })
-	if got := a.got(); !slices.Equal(got, []string{"joined:b", "state:b"}) {
+	waitUntil(t, "a to hear b's state", func() bool { return slices.Contains(a.Msgs(), "state:b") })
+	if got := a.Msgs(); !slices.Equal(got, []string{"joined:b", "state:b"}) {
 		t.Fatalf("a got %v", got)
 	}
 }

@@ -74,9 +74,9 @@ func (r *Recorder) Msgs() []string {
 	return slices.Clone(r.msgs)
 }
 
-// handOff is what a node's signaling server does when another node takes
+// HandOff is what a node's signaling server does when another node takes
 // a peer over: the Recorder stops; nothing was queued (it delivers at once).
-func handOff(m signaling.Member) ([][]byte, bool) {
+func HandOff(m signaling.Member) ([][]byte, bool) {
 	r, ok := m.(*Recorder)
 	if !ok {
 		return nil, false
@@ -97,7 +97,7 @@ func start(t *testing.T, newNodes New, o Options) []signaling.Registry {
 	nodes := newNodes(t, o)
 	for _, n := range nodes {
 		if ro, ok := n.(signaling.Roaming); ok {
-			ro.SetHandOff(handOff)
+			ro.SetHandOff(HandOff)
 		}
 	}
 	return nodes
