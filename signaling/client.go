@@ -342,11 +342,6 @@ func (c *conn) slow() {
 	c.stop(closePolicy, "too slow")
 }
 
-// drainRoomEvents takes the room events still queued (see
-// sendQueue.takeRoomEvents): for a session the connection leaves, or
-// hands over.
-func (c *conn) drainRoomEvents() [][]byte { return c.send.takeRoomEvents() }
-
 // linger half-closes TCP and discards what the client still sends until it
 // closes or the write timeout passes, so our close frame is not lost to a reset caused by unread
 // data (e.g. the rest of an oversized message).

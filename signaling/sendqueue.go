@@ -88,42 +88,47 @@ func (q *sendQueue) pop() (outMsg, bool) {
 }
 
 // takeRoomEvents empties the queue at once and returns its room events,
-// in order; the connection's own replies are dropped. At once, so that a
-// writer still running (an old connection being replaced) cannot pop one
-// from the middle: it writes only what it took before.
-func (q *sendQueue) takeRoomEvents() [][]byte {
+// in order, their bytes still charged to the budget (n in all: the caller
+// moves them or gives them back); the connection's own replies are
+// dropped. At once, so that a writer still running (an old connection
+// being replaced) cannot pop one from the middle: it writes only what it
+// took before.
+func (q *sendQueue) takeRoomEvents() (msgs []outMsg, n int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var out [][]byte
 	for _, m := range q.items {
 		if m.roomEvent {
-			out = append(out, m.data)
+			msgs = append(msgs, m)
+			n += int64(len(m.data))
 		}
 	}
-	q.budget.give(q.bytes)
+	q.budget.give(q.bytes - n) // what is dropped
 	q.items, q.bytes = nil, 0
-	return out
+	return msgs, n
 }
 
-// moveRoomEvents moves q's room events, at once and in order, to the end
-// of to with their bytes still reserved (a resumed connection takes over
-// what the one it replaces had not written: within that one's bounds, so
-// not counted against the new one's); the rest of q is dropped.
+// moveRoomEvents moves q's room events to the end of to, with their bytes
+// still reserved (a resumed connection takes over what the one it replaces
+// had not written: within that one's bounds, so not counted against the
+// new one's).
 func (q *sendQueue) moveRoomEvents(to *sendQueue) {
-	q.mu.Lock()
-	var moved []outMsg
-	for _, m := range q.items {
-		if m.roomEvent {
-			moved = append(moved, m)
-			q.bytes -= int64(len(m.data))
-		}
-	}
-	q.budget.give(q.bytes) // what is dropped
-	q.items, q.bytes = nil, 0
-	q.mu.Unlock()
-	for _, m := range moved {
+	msgs, _ := q.takeRoomEvents()
+	for _, m := range msgs {
 		to.pushReserved(m)
 	}
+}
+
+// roomEventData takes q's room events (takeRoomEvents) as their bytes,
+// giving their budget back: for a session the connection leaves, or hands
+// over.
+func (q *sendQueue) roomEventData() [][]byte {
+	msgs, n := q.takeRoomEvents()
+	q.budget.give(n)
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.data
+	}
+	return out
 }
 
 // clear drops everything queued.

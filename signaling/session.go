@@ -145,7 +145,7 @@ func (ss *session) detach(c *conn, leaving bool) {
 		ss.mu.Unlock()
 		return // replaced by a resumed connection
 	}
-	events := c.drainRoomEvents()
+	events := c.send.roomEventData()
 	ss.conn = nil
 	if ss.ended {
 		ss.mu.Unlock()
@@ -316,7 +316,7 @@ func (ss *session) handOff() ([][]byte, *conn, bool) {
 	if c != nil {
 		// What it did not write yet moves too (it may have stopped
 		// writing and not yet detached, or still be writing).
-		q = append(q, c.drainRoomEvents()...)
+		q = append(q, c.send.roomEventData()...)
 	}
 	ss.conn = nil
 	ss.finishLocked()
