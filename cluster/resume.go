@@ -179,8 +179,9 @@ func (r *Registry) Takeover(token string, newMember func(room string, p signalin
 	replayed, _ := r.registerLocked(rm, peer, arriving, m, rev, cursor)
 	r.stats.replayed.Add(int64(replayed))
 	r.mu.Unlock()
-	r.log.Info("peer taken over", "from", place.Node, "peer", peer, "handed", handed, "queued", len(ho.queuedMessages()), "replayed", replayed)
-	return ho.queuedMessages(), nil
+	queued := ho.queuedMessages()
+	r.log.Info("peer taken over", "from", place.Node, "peer", peer, "handed", handed, "queued", len(queued), "replayed", replayed)
+	return queued, nil
 }
 
 // readRoom reads a room's record from the bucket, retrying transient

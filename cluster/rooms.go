@@ -401,7 +401,7 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 		}
 	}
 	need, rev := rm.rec.Seq, max(rm.rev, rm.lastWrite)
-	node := ""
+	node, viaOld := "", false
 	l := rm.local[to]
 	switch {
 	case l != nil && l.fwd == "" && !l.leaving && l.from == "":
@@ -412,23 +412,7 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 		// Being taken over from a node that still delivers the room's
 		// events to it: the message takes its place among them there (and
 		// comes back here if that node has let go meanwhile).
-		node = l.from
-		r.mu.Unlock()
-		err := r.sendRemote(node, key, to, need, rev, msg)
-		if errors.Is(err, errNoNode) || errors.Is(err, signaling.ErrUnknownPeer) {
-			// That node is gone: the place is claimed without it, and
-			// the message waits here.
-			r.mu.Lock()
-			if rm := r.rooms[key]; rm != nil && rm.local[to] == l && !l.leaving && l.fwd == "" {
-				r.deliverRelayLocked(rm, l, msg, need, rm.rev)
-				err = nil
-			}
-			r.mu.Unlock()
-		}
-		if errors.Is(err, errNoNode) {
-			err = nil // lost, as one to a dropped connection is
-		}
-		return err
+		node, viaOld = l.from, true
 	case l != nil && l.fwd != "":
 		node = l.fwd
 	default:
@@ -440,10 +424,21 @@ func (r *Registry) Send(roomID, to string, msg []byte) error {
 	if node == "" {
 		return signaling.ErrUnknownPeer
 	}
-	if err := r.sendRemote(node, key, to, need, rev, msg); !errors.Is(err, errNoNode) {
-		return err
+	err := r.sendRemote(node, key, to, need, rev, msg)
+	if viaOld && (errors.Is(err, errNoNode) || errors.Is(err, signaling.ErrUnknownPeer)) {
+		// The node it is taken over from is gone: the place is claimed
+		// without it, and the message waits here.
+		r.mu.Lock()
+		if rm := r.rooms[key]; rm != nil && rm.local[to] == l && !l.leaving && l.fwd == "" {
+			r.deliverRelayLocked(rm, l, msg, need, rm.rev)
+			err = nil
+		}
+		r.mu.Unlock()
 	}
-	return nil // lost, as one to a dropped connection is
+	if errors.Is(err, errNoNode) {
+		return nil // lost, as one to a dropped connection is
+	}
+	return err
 }
 
 // Roster implements signaling.Registry.
