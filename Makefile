@@ -36,7 +36,7 @@ test-deps:
 ## every test with the race detector (browser and network-namespace tests
 ## included), then a short pass of every fuzz target
 test: test-deps vet lint portable jscheck
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	GO=$(GO) ./scripts/gotest.sh -race -count=1 -timeout 15m $(PKGS)
 	FUZZTIME=2000x ./scripts/fuzz.sh
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each
