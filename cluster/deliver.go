@@ -84,11 +84,8 @@ func (r *Registry) applyLocked(rm *room, next record, rev uint64) {
 		if exact {
 			r.deliverEventsLocked(l, id, evs, rm.rev)
 		} else {
-			for _, ch := range changes {
-				if ch.peer != id {
-					l.m.Deliver(ch.msg)
-				}
-			}
+			l.seq = next.Seq
+			r.deliverChangesLocked(l, id, changes, rm.rev)
 		}
 		l.seq = next.Seq
 		r.releaseLocked(l, rm.rev, false)
@@ -123,6 +120,48 @@ func (r *Registry) deliverEventsLocked(l *local, id string, evs []event, rev uin
 	return n
 }
 
+// deliverChangesLocked gives l a resync's changes (not its own) and the
+// relayed messages held for it that revision rev releases: each held
+// message after the changes its sender's node had seen (member.At), before
+// the others, so a sender's later state does not overtake its relay.
+func (r *Registry) deliverChangesLocked(l *local, id string, changes []change, rev uint64) {
+	told := make([]bool, len(changes))
+	tell := func(i int) {
+		told[i] = true
+		if changes[i].peer != id {
+			l.m.Deliver(changes[i].msg)
+		}
+	}
+	n := 0
+	for ; n < len(l.held); n++ {
+		h := l.held[n]
+		if h.need > l.seq || h.rev > rev {
+			break
+		}
+		for i, ch := range changes {
+			if !told[i] && ch.at != 0 && ch.at <= h.rev {
+				tell(i)
+			}
+		}
+		l.m.Deliver(h.msg)
+	}
+	dropHeld(l, n)
+	for i := range changes {
+		if !told[i] {
+			tell(i)
+		}
+	}
+}
+
+// dropHeld forgets l's first n held messages, delivered.
+func dropHeld(l *local, n int) {
+	if n > 0 {
+		rest := copy(l.held, l.held[n:])
+		clear(l.held[rest:])
+		l.held = l.held[:rest]
+	}
+}
+
 // releaseLocked delivers, in arrival order, the held messages whose
 // events l has had and whose room revision has been applied here (rev;
 // with expired, also those held for holdFor): nothing overtakes a held
@@ -136,11 +175,7 @@ func (r *Registry) releaseLocked(l *local, rev uint64, expired bool) {
 		}
 		l.m.Deliver(h.msg)
 	}
-	if i > 0 {
-		rest := copy(l.held, l.held[i:])
-		clear(l.held[rest:])
-		l.held = l.held[:rest]
-	}
+	dropHeld(l, i)
 }
 
 // deliverRelayLocked gives a relayed message to a local end of rm now,

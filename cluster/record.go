@@ -36,6 +36,11 @@ type member struct {
 	Peer signaling.Peer `json:"peer"`
 	Node string         `json:"node"`          // incarnation serving it
 	Tok  string         `json:"tok,omitempty"` // SHA-256 (hex) of its resume token
+	// At is one past the revision its last change (join, state, move)
+	// was written on: a node that had applied revision R when it relayed
+	// a message had seen that change if At <= R (a room's revisions
+	// are ordered). 0: not known (a change made during an outage).
+	At uint64 `json:"at,omitempty"`
 }
 
 // event is the change a revision made, with the message the signaling
@@ -139,6 +144,17 @@ func (r record) hasOther(node string) bool {
 	return false
 }
 
+// stampChanges sets At on the members that before (revision base) does
+// not hold as they are in r: r is written on base.
+func (r *record) stampChanges(before record, base uint64) {
+	for i, m := range r.Members {
+		j := before.find(m.Peer.ID)
+		if j < 0 || before.Members[j].Peer != m.Peer || before.Members[j].Node != m.Node {
+			r.Members[i].At = base + 1
+		}
+	}
+}
+
 func (r *record) remove(i int) {
 	r.Members = slices.Delete(r.Members, i, i+1)
 	if len(r.Members) == 0 {
@@ -164,6 +180,7 @@ func decodeRecord(b []byte) (record, error) {
 type change struct {
 	peer string // the peer it is about; not told to itself
 	msg  []byte
+	at   uint64 // its member's At (0 for a departure: not ordered by revision)
 }
 
 // diff lists the events that turn prev into next: departures, then state
@@ -182,20 +199,20 @@ func diff(prev, next record) []change {
 	for _, m := range prev.Members {
 		if next.find(m.Peer.ID) < 0 {
 			id := m.Peer.ID
-			out = append(out, change{id, msgFor(id, evLeave, func() []byte { return signaling.PeerGoneMessage(id) })})
+			out = append(out, change{id, msgFor(id, evLeave, func() []byte { return signaling.PeerGoneMessage(id) }), 0})
 		}
 	}
 	for _, m := range next.Members {
 		i := prev.find(m.Peer.ID)
 		if i >= 0 && prev.Members[i].Peer != m.Peer {
 			p := m.Peer
-			out = append(out, change{p.ID, msgFor(p.ID, evState, func() []byte { return signaling.StateMessage(p) })})
+			out = append(out, change{p.ID, msgFor(p.ID, evState, func() []byte { return signaling.StateMessage(p) }), m.At})
 		}
 	}
 	for _, m := range next.Members {
 		if prev.find(m.Peer.ID) < 0 {
 			p := m.Peer
-			out = append(out, change{p.ID, msgFor(p.ID, evJoin, func() []byte { return signaling.PeerJoinedMessage(p) })})
+			out = append(out, change{p.ID, msgFor(p.ID, evJoin, func() []byte { return signaling.PeerJoinedMessage(p) }), m.At})
 		}
 	}
 	return out

@@ -108,6 +108,7 @@ func (r *Registry) write(key string, change func(rec *record, exists bool) error
 			}
 			return
 		}
+		after.stampChanges(before, base)
 		data := after.encode()
 		ctx, cancel := context.WithTimeout(r.ctx, opTimeout)
 		if exists {
