@@ -12,7 +12,8 @@ import (
 // merge) delivers the roster's difference. A relay held for it comes after
 // the changes its sender's node had seen and before the later ones: A's
 // candidate, sent when A's node had applied revision 12, comes after C's
-// join (written on 11) and before A's new name (written on 14). Before,
+// join (written on 11) and D's (not stamped: joins come first), and
+// before A's new name (written on 14). Before,
 // every change came first, and A's later state overtook its candidate
 // (the chaos test, about 1 run in 10 under load).
 func TestAResyncKeepsARelayBeforeItsSendersLaterState(t *testing.T) {
@@ -34,6 +35,7 @@ func TestAResyncKeepsARelayBeforeItsSendersLaterState(t *testing.T) {
 	renamed.Name = "a2"
 	r.applyLocked(rm, record{Seq: 9, Members: []member{
 		{Peer: renamed, Node: "n2", At: 15}, {Peer: b, Node: "n1", At: 4}, {Peer: c, Node: "n3", At: 12},
+		{Peer: signaling.Peer{ID: "D", Name: "d"}, Node: "n3"}, // joined unstamped (an older node)
 	}}, 16)
 	r.mu.Unlock()
 
@@ -43,14 +45,14 @@ func TestAResyncKeepsARelayBeforeItsSendersLaterState(t *testing.T) {
 		case strings.Contains(m, `"candidate"`):
 			kinds = append(kinds, "candidate")
 		case strings.Contains(m, `"peer-joined"`):
-			kinds = append(kinds, "joined C")
+			kinds = append(kinds, "joined")
 		case strings.Contains(m, `"state"`):
 			kinds = append(kinds, "state A")
 		default:
 			kinds = append(kinds, m)
 		}
 	}
-	if want := "joined C, candidate, state A"; strings.Join(kinds, ", ") != want {
+	if want := "joined, joined, candidate, state A"; strings.Join(kinds, ", ") != want {
 		t.Errorf("B got %q, want %s", kinds, want)
 	}
 }

@@ -180,7 +180,7 @@ func decodeRecord(b []byte) (record, error) {
 type change struct {
 	peer string // the peer it is about; not told to itself
 	msg  []byte
-	at   uint64 // its member's At (0 for a departure: not ordered by revision)
+	at   uint64 // its member's At (0 for a departure: after every held relay)
 }
 
 // diff lists the events that turn prev into next: departures, then state
@@ -212,7 +212,9 @@ func diff(prev, next record) []change {
 	for _, m := range next.Members {
 		if prev.find(m.Peer.ID) < 0 {
 			p := m.Peer
-			out = append(out, change{p.ID, msgFor(p.ID, evJoin, func() []byte { return signaling.PeerJoinedMessage(p) }), m.At})
+			// A join not stamped (made in an outage, or by an older
+			// node) still comes before its joiner's relays.
+			out = append(out, change{p.ID, msgFor(p.ID, evJoin, func() []byte { return signaling.PeerJoinedMessage(p) }), max(m.At, 1)})
 		}
 	}
 	return out
