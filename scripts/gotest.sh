@@ -15,8 +15,8 @@ if [ "$status" -ne 0 ]; then
 	echo "=== gotest: go test failed (exit $status); what failed (full output in $log):"
 	# Failed tests, panics, timeouts, races, and the error lines of
 	# test files (file_test.go:N: ...), at most 60 lines.
-	grep -E -e '^\s*--- FAIL' -e '^(FAIL|panic:|fatal error:)' -e 'test timed out' \
+	grep -a -E -e '^\s*--- FAIL' -e '^(FAIL|panic:|fatal error:)' -e 'test timed out' \
 		-e '^WARNING: DATA RACE' -e '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$log" |
-		grep -v -E '"level":"(DEBUG|INFO)"' | cut -c1-400 | head -60
+		grep -a -v -E '"level":"(DEBUG|INFO)"' | cut -c1-400 | head -60
 fi
 exit "$status"
