@@ -135,7 +135,7 @@ func (r *Registry) deliverChangesLocked(l *local, id string, changes []change, r
 	n := 0
 	for ; n < len(l.held); n++ {
 		h := l.held[n]
-		if h.need > l.seq || h.rev > rev {
+		if !h.due(l.seq, rev) {
 			break
 		}
 		for i, ch := range changes {
@@ -152,6 +152,10 @@ func (r *Registry) deliverChangesLocked(l *local, id string, changes []change, r
 		}
 	}
 }
+
+// due tells whether h may go to a peer that has had event seq, at room
+// revision rev: its sender's node had seen no more.
+func (h held) due(seq, rev uint64) bool { return h.need <= seq && h.rev <= rev }
 
 // dropHeld forgets l's first n held messages, delivered.
 func dropHeld(l *local, n int) {
@@ -170,7 +174,7 @@ func (r *Registry) releaseLocked(l *local, rev uint64, expired bool) {
 	i := 0
 	for ; i < len(l.held); i++ {
 		h := l.held[i]
-		if (h.need > l.seq || h.rev > rev) && !(expired && time.Since(h.at) >= holdFor) {
+		if !h.due(l.seq, rev) && !(expired && time.Since(h.at) >= holdFor) {
 			break
 		}
 		l.m.Deliver(h.msg)
