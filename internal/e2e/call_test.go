@@ -225,7 +225,7 @@ max_peers_per_room = 2`})
 				return v.length === 3 && v.every((e) => !e.paused && e.readyState >= 2 && e.videoWidth > 0); })()`, mediaWait)
 		}
 
-		t.Run("Chat", func(t *testing.T) {
+		run(t, "Chat", func(t *testing.T) {
 			const xss = `<img src=x onerror=alert(1)>`
 			alice.do("send chat",
 				chromedp.Click(chromedp.CSS("#btn-chat")),
@@ -249,9 +249,9 @@ max_peers_per_room = 2`})
 					t.Errorf("%s: unread badge %q, want 1", p.name, u)
 				}
 			}
-		})
+		}, alice, bob, carol)
 
-		t.Run("FileToOnePeer", func(t *testing.T) {
+		run(t, "FileToOnePeer", func(t *testing.T) {
 			data := make([]byte, 5<<20)
 			rand.Read(data)
 			sum := sha256.Sum256(data)
@@ -267,7 +267,7 @@ max_peers_per_room = 2`})
 				chromedp.SetUploadFiles(chromedp.CSS("#file-input"), []string{path}),
 				chromedp.Click(chromedp.CSS("#file-form button")),
 			)
-			bob.waitFor("file received", `document.querySelector('#transfers li.in a.download') !== null`, 60*time.Second)
+			waitReceived(bob, 30*time.Second)
 			got := receivedFile(bob)
 			if wantS := fmt.Sprintf("%s %d random.bin", want, len(data)); got != wantS {
 				t.Errorf("received file: got %q, want %q", got, wantS)
@@ -276,9 +276,9 @@ max_peers_per_room = 2`})
 			if n := eval[int](carol, `document.querySelectorAll('#transfers li').length`); n != 0 {
 				t.Errorf("Carol got %d transfers; the file was for Bob only", n)
 			}
-		})
+		}, alice, bob, carol)
 
-		t.Run("Leave", func(t *testing.T) {
+		run(t, "Leave", func(t *testing.T) {
 			carol.do("leave", chromedp.Click(chromedp.CSS("#btn-leave")))
 			carol.waitFor("ended screen", `!document.getElementById('ended').hidden`, joinWait)
 			for _, p := range []*participant{alice, bob} {
@@ -286,7 +286,7 @@ max_peers_per_room = 2`})
 					return t.length === 2 && !t.some((f) => f.querySelector('.name').textContent === 'Carol'); })()`, mediaWait)
 				p.waitMedia(1, true)
 			}
-		})
+		}, alice, bob, carol)
 	})
 
 	// Pre-join count and toggles, notices, count, duo layout, speaker;
@@ -372,6 +372,27 @@ max_peers_per_room = 2`})
 
 	// Bad links are said before the camera opens, on the page's design.
 	t.Run("BadLinks", func(t *testing.T) { testBadLinks(t, b, app) })
+}
+
+// waitReceived waits until p has received a whole file, for as long as
+// the transfer moves: it fails when the receiver's progress stands still
+// for stall (a stuck transfer), not when a loaded machine is slow.
+func waitReceived(p tab, stall time.Duration) {
+	p.tb().Helper()
+	last, moved := "", time.Now()
+	for {
+		got := p.js(`(() => { const li = document.querySelector('#transfers li.in');
+			return !li ? 'none' : li.querySelector('a.download') ? 'done' : li.querySelector('.status').textContent + ' ' + li.querySelector('progress').value; })()`)
+		switch {
+		case got == `"done"`:
+			return
+		case got != last:
+			last, moved = got, time.Now()
+		case time.Since(moved) > stall:
+			p.tb().Fatalf("%s: the incoming file stood still for %v at %s", p.label(), stall, last)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // receivedFile describes the file a page received last as "sha256 size

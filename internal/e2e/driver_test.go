@@ -23,6 +23,9 @@ import (
 type tab interface {
 	label() string
 	tb() testing.TB
+	// bind makes the tab report to t from now on and returns the test it
+	// reported to before (see run).
+	bind(t testing.TB) testing.TB
 	// js evaluates an expression (a promise is awaited) and returns its
 	// value as JSON; the test fails on an exception.
 	js(expr string) string
@@ -35,6 +38,10 @@ type tab interface {
 
 func (p *participant) label() string  { return p.name + " (Chromium)" }
 func (p *participant) tb() testing.TB { return p.t }
+func (p *participant) bind(t testing.TB) (old testing.TB) {
+	old, p.t = p.t, t
+	return old
+}
 func (p *participant) js(expr string) string {
 	p.t.Helper()
 	return eval[string](p, `(async () => JSON.stringify(await (`+expr+"\n)) ?? 'null')()")
@@ -94,6 +101,27 @@ func newFirefoxParticipant(t testing.TB, b *firefoxtest.Browser, name string) *f
 
 func (p *ffParticipant) label() string  { return p.name + " (Firefox)" }
 func (p *ffParticipant) tb() testing.TB { return p.t }
+func (p *ffParticipant) bind(t testing.TB) (old testing.TB) {
+	old, p.t = p.t, t
+	return old
+}
+
+// run runs f as the subtest name with tabs, which the parent opened,
+// reporting to the subtest while it runs. A tab that kept the parent's t
+// would call FailNow on the parent from the subtest's goroutine: Go then
+// aborts the whole parent ("subtest may have called FailNow on a parent
+// test") instead of failing the one subtest, and every later subtest is
+// lost with it.
+func run(t *testing.T, name string, f func(t *testing.T), tabs ...tab) bool {
+	t.Helper()
+	return t.Run(name, func(t *testing.T) {
+		for _, p := range tabs {
+			old := p.bind(t)
+			defer p.bind(old)
+		}
+		f(t)
+	})
+}
 
 func (p *ffParticipant) tryJS(expr string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -182,6 +210,7 @@ const pageStateExpr = `(async () => ({
 	people: [...document.querySelectorAll('#people li')].map((li) => li.textContent),
 	tiles: [...document.querySelectorAll('#grid .tile')].map((f) => f.dataset.peer),
 	errors: [...document.querySelectorAll('.error, .warning, #call-notice')].map((e) => e.textContent).filter(Boolean),
+	transfers: [...document.querySelectorAll('#transfers li')].map((li) => li.className + ': ' + li.querySelector('.status')?.textContent + ' (' + li.querySelector('progress')?.value + ' of ' + li.querySelector('progress')?.max + ')'),
 	media: window.__e2e ? await window.__e2e.media() : null,
 	pairs: window.__e2e ? await window.__e2e.pairs() : null,
 }))()`

@@ -43,7 +43,7 @@ func testEnded(t *testing.T, b *browserProc, app *apptest.Appliance) {
 	alice := b.newParticipant(t, "Alice")
 	link := alice.startMeeting(app.HTTPURL, false)
 
-	t.Run("LeaveWhileRecording", func(t *testing.T) {
+	run(t, "LeaveWhileRecording", func(t *testing.T) {
 		bob := b.newParticipant(t, "Bob")
 		bob.joinByLink(link, false)
 		bob.waitMedia(1, true)
@@ -67,11 +67,11 @@ func testEnded(t *testing.T, b *browserProc, app *apptest.Appliance) {
 		assertEnded(t, bob, "You left the call.")
 		bob.waitFor("the recording in progress saved", `__e2e.downloads.length === 3 && /\.webm$/.test(__e2e.downloads[2].name)`, joinWait)
 		assertStopsReceiving(t, alice)
-	})
+	}, alice)
 
 	// The same place taken over by another connection (a kick of sorts:
 	// the server closes this one with 4000 "replaced").
-	t.Run("OpenedElsewhere", func(t *testing.T) {
+	run(t, "OpenedElsewhere", func(t *testing.T) {
 		bob := b.newParticipant(t, "Bob")
 		bob.joinByLink(link, false)
 		bob.waitMedia(1, true)
@@ -88,10 +88,10 @@ func testEnded(t *testing.T, b *browserProc, app *apptest.Appliance) {
 		assertEnded(t, bob, "This call was opened again elsewhere.")
 		assertStopsReceiving(t, alice)
 		_ = ws.WriteJSON(map[string]string{"type": "leave"})
-	})
+	}, alice)
 
 	// The tab closed or navigated away for good: pagehide, not persisted.
-	t.Run("PageHidden", func(t *testing.T) {
+	run(t, "PageHidden", func(t *testing.T) {
 		bob := b.newParticipant(t, "Bob")
 		bob.joinByLink(link, false)
 		bob.waitMedia(1, true)
@@ -100,7 +100,7 @@ func testEnded(t *testing.T, b *browserProc, app *apptest.Appliance) {
 		assertEnded(t, bob, "You left the call.")
 		assertStopsReceiving(t, alice)
 		alice.waitFor("Bob's tile gone", `document.querySelectorAll('#grid .tile').length === 1`, mediaWait)
-	})
+	}, alice)
 }
 
 // testEndedAfterDrop: the ways a call ends while the page is reconnecting.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -36,7 +37,7 @@ func TestFirefox(t *testing.T) {
 	alice.waitFor("Fred relayed on his side", `(() => { const l = [...document.querySelectorAll('#people li')];
 		return l.length === 1 && /^relayed via TURN \((UDP|their side)\)$/.test(l[0].querySelector('.path').textContent); })()`, mediaWait)
 
-	t.Run("Allocations", func(t *testing.T) {
+	run(t, "Allocations", func(t *testing.T) {
 		fred.waitFor("network check done", `!/Checking/.test(document.getElementById('net-verdict').textContent)`, mediaWait)
 		policies, counts, failed := relayCounts(fred)
 		t.Logf("Firefox: relay allocations per connection %v (%v), failed once %v", counts, policies, failed)
@@ -51,9 +52,9 @@ func TestFirefox(t *testing.T) {
 				t.Errorf("connection %d made %d relay allocations: a full room of %d would not stay under half the quota of %d", i, c, room, quota)
 			}
 		}
-	})
+	}, alice, fred)
 
-	t.Run("Chat", func(t *testing.T) {
+	run(t, "Chat", func(t *testing.T) {
 		click(fred, "#btn-chat")
 		setValue(fred, "#chat-input", "hello from Firefox")
 		click(fred, "#chat-form button")
@@ -62,9 +63,9 @@ func TestFirefox(t *testing.T) {
 			chromedp.SetValue(chromedp.CSS("#chat-input"), "hello from Chromium"),
 			chromedp.Click(chromedp.CSS("#chat-form button")))
 		fred.waitFor("Alice's message", `[...document.querySelectorAll('#chat-log li .text')].some((e) => e.textContent === 'hello from Chromium')`, mediaWait)
-	})
+	}, alice, fred)
 
-	t.Run("File", func(t *testing.T) {
+	run(t, "File", func(t *testing.T) {
 		data := make([]byte, 1<<20+12345)
 		rand.Read(data)
 		sum := sha256.Sum256(data)
@@ -75,27 +76,27 @@ func TestFirefox(t *testing.T) {
 		click(fred, "#btn-files")
 		fred.setFiles("#file-input", []string{path})
 		click(fred, "#file-form button")
-		alice.waitFor("file received", `document.querySelector('#transfers li.in a.download') !== null`, mediaWait)
+		waitReceived(alice, 30*time.Second)
 		if got, want := receivedFile(alice), fmt.Sprintf("%s %d from-firefox.bin", hex.EncodeToString(sum[:]), len(data)); got != want {
 			t.Errorf("Chromium received %q, want %q", got, want)
 		}
 		fred.waitFor("sender sees delivery", `document.querySelector('#transfers li.out .status.ok') !== null`, mediaWait)
-	})
+	}, alice, fred)
 
 	// Relay off: the same connection, direct, is "direct" in both browsers.
-	t.Run("PathWords", func(t *testing.T) {
+	run(t, "PathWords", func(t *testing.T) {
 		click(fred, "#btn-settings")
 		click(fred, "#set-relay")
 		fred.js(`document.getElementById('settings').close()`)
 		waitPathsIn(fred, 1, "direct")
 		alice.waitPaths(1, "direct")
 		waitMediaIn(fred, 1, true)
-	})
+	}, alice, fred)
 
-	t.Run("PhoneLayout", func(t *testing.T) {
+	run(t, "PhoneLayout", func(t *testing.T) {
 		click(fred, "#panel-close")
 		for _, sz := range phoneSizes {
 			checkPhoneLayout(t, fred, sz[0], sz[1], fmt.Sprintf("phone-firefox-%dx%d", sz[0], sz[1]))
 		}
-	})
+	}, alice, fred)
 }

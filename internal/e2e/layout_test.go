@@ -227,5 +227,5 @@ func testScreenShare(t *testing.T, alice, bob *participant, base string) {
 		t.Errorf("Alice's screen track still live after she stopped sharing")
 	}
 
-	t.Run("Recording", func(t *testing.T) { testRecording(t, alice) })
+	run(t, "Recording", func(t *testing.T) { testRecording(t, alice) }, alice)
 }

@@ -28,7 +28,7 @@ func testBadLinks(t *testing.T, b *browserProc, app *apptest.Appliance) {
 		{"unknown meeting", "/#" + strings.Repeat("A", 32), "gone", "This meeting does not exist"},
 		{"unknown meeting by path", "/r/" + strings.Repeat("B", 32), "gone", "This meeting does not exist"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		run(t, tc.name, func(t *testing.T) {
 			open(app.HTTPURL + tc.path)
 			p.waitFor("the problem said", `!document.getElementById('problem').hidden && document.getElementById('problem').dataset.problem === `+jsq(tc.problem), joinWait)
 			if got := eval[string](p, `document.getElementById('problem-title').textContent`); got != tc.title {
@@ -41,22 +41,22 @@ func testBadLinks(t *testing.T, b *browserProc, app *apptest.Appliance) {
 			if r := eval[string](p, `getComputedStyle(document.querySelector('#problem .card')).borderRadius`); r != "12px" {
 				t.Errorf("problem card not styled (border-radius %q)", r)
 			}
-		})
+		}, p)
 	}
-	t.Run("start a new meeting instead", func(t *testing.T) {
+	run(t, "start a new meeting instead", func(t *testing.T) {
 		open(app.HTTPURL + "/#garbage")
 		p.waitFor("problem", `!document.getElementById('problem').hidden`, joinWait)
 		p.do("new meeting", chromedp.Click(chromedp.CSS("#problem-new")))
 		p.waitFor("pre-join for a new meeting", `!document.getElementById('prejoin').hidden && document.getElementById('prejoin-title').textContent === 'Start a new meeting'`, joinWait)
 		p.waitFor("camera preview", `document.getElementById('preview').srcObject !== null`, joinWait)
-	})
-	t.Run("landing join field", func(t *testing.T) {
+	}, p)
+	run(t, "landing join field", func(t *testing.T) {
 		open(app.HTTPURL + "/")
 		p.do("join garbage", chromedp.WaitVisible(chromedp.CSS("#join-code")),
 			chromedp.SetValue(chromedp.CSS("#join-code"), app.HTTPURL+"/#garbage"), chromedp.Click(chromedp.CSS("#join-form button")))
 		p.waitFor("said on the landing page", `/not a meeting link or code/.test(document.getElementById('landing-error').textContent)`, joinWait)
-	})
-	t.Run("404 page", func(t *testing.T) {
+	}, p)
+	run(t, "404 page", func(t *testing.T) {
 		for _, path := range []string{"/nope", "/r/garbage"} {
 			resp, err := http.Get(app.HTTPURL + path)
 			if err != nil {
@@ -73,7 +73,7 @@ func testBadLinks(t *testing.T, b *browserProc, app *apptest.Appliance) {
 		if r := eval[string](p, `getComputedStyle(document.querySelector('#notfound .card')).borderRadius`); r != "12px" {
 			t.Errorf("404 page not styled (border-radius %q)", r)
 		}
-	})
+	}, p)
 }
 
 // testScreenShareErrors: a failed screen share is said in words, never
