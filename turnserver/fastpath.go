@@ -75,11 +75,46 @@ type channelTable struct {
 	out      *udpio.Socket  // the listener socket to reach it with
 	byNumber map[uint16]*channelRoute
 	byPeer   map[netip.AddrPort]*channelRoute
+	// few holds the routes when there are at most fewRoutes, side by
+	// side, and is searched before (instead of) the maps: a browser binds
+	// a channel per remote candidate it checks, a few per allocation, and
+	// at call rates a map lookup costs a hash and cold cache lines per
+	// datagram (profile in BENCHMARKS.md, "Fifth round").
+	few []channelRoute
 }
 
 type channelRoute struct {
 	number uint16
 	peer   netip.AddrPort
+}
+
+// fewRoutes is the most routes a table searches without its maps.
+const fewRoutes = 4
+
+// route returns the route of channel number, or nil.
+func (t *channelTable) route(number uint16) *channelRoute {
+	if t.few != nil {
+		for i := range t.few {
+			if t.few[i].number == number {
+				return &t.few[i]
+			}
+		}
+		return nil
+	}
+	return t.byNumber[number]
+}
+
+// routeTo returns the route to peer, or nil.
+func (t *channelTable) routeTo(peer netip.AddrPort) *channelRoute {
+	if t.few != nil {
+		for i := range t.few {
+			if t.few[i].peer == peer {
+				return &t.few[i]
+			}
+		}
+		return nil
+	}
+	return t.byPeer[peer]
 }
 
 // with returns a copy of t with route r added (or, with add false, the
@@ -97,6 +132,14 @@ func (t *channelTable) with(r *channelRoute, add bool) *channelTable {
 	if add {
 		n.byNumber[r.number] = r
 		n.byPeer[r.peer] = r
+	}
+	// Only when numbers and peers pair one to one (pion refuses a second
+	// channel to a bound peer) do the few stand for the maps.
+	if k := len(n.byNumber); k > 0 && k <= fewRoutes && len(n.byPeer) == k {
+		n.few = make([]channelRoute, 0, k)
+		for _, v := range n.byNumber {
+			n.few = append(n.few, *v)
+		}
 	}
 	return n
 }
@@ -255,7 +298,7 @@ func (f *fastPath) forward(b []byte, e *clientEntry, listener netip.AddrPort, q 
 			return false
 		}
 	}
-	r := t.byNumber[number]
+	r := t.route(number)
 	if r == nil {
 		return false
 	}

@@ -2,7 +2,9 @@ package turnserver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -203,5 +205,48 @@ func TestFastPathAllocatesNothing(t *testing.T) {
 	}
 	if got := srv.Stats().FastPathForwarded - fast; got < 500 {
 		t.Fatalf("the fast path forwarded %d of 501+ datagrams", got)
+	}
+}
+
+// TestChannelTableRoutes: a table finds each of its routes by number and
+// by peer, whether it holds a few (searched without the maps) or more
+// than fewRoutes, and finds nothing of a channel removed or never bound.
+func TestChannelTableRoutes(t *testing.T) {
+	var routes []channelRoute
+	for i := range fewRoutes + 2 {
+		routes = append(routes, channelRoute{number: minChannel + uint16(i),
+			peer: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 5000)})
+	}
+	v6 := channelRoute{number: maxChannel, peer: netip.MustParseAddrPort("[2001:db8::1]:5000")}
+	routes = append(routes, v6)
+	check := func(step string, tb *channelTable, bound int, searched bool) {
+		t.Helper()
+		for i, r := range routes {
+			want := i < bound || r == v6 && bound == len(routes)
+			n, p := tb.route(r.number), tb.routeTo(r.peer)
+			if want && (n == nil || *n != r || p == nil || *p != r) || !want && (n != nil || p != nil) {
+				t.Errorf("%s: route %#x: by number %v, by peer %v, want bound %v", step, r.number, n, p, want)
+			}
+		}
+		if (tb.few != nil) != searched {
+			t.Errorf("%s: %d routes side by side, %d in the maps", step, len(tb.few), len(tb.byNumber))
+		}
+	}
+	tb := &channelTable{}
+	check("empty", tb, 0, false)
+	for i := range routes {
+		tb = tb.with(&routes[i], true)
+		check(fmt.Sprintf("%d bound", i+1), tb, i+1, i+1 <= fewRoutes)
+	}
+	for i := len(routes) - 1; i >= 0; i-- {
+		tb = tb.with(&routes[i], false)
+		check(fmt.Sprintf("down to %d", i), tb, i, i > 0 && i <= fewRoutes)
+	}
+
+	moved := channelRoute{number: routes[0].number, peer: v6.peer}
+	one := (&channelTable{}).with(&routes[0], true).with(&moved, true)
+	if r := one.route(moved.number); r == nil || *r != moved || one.routeTo(v6.peer) == nil || one.routeTo(routes[0].peer) != nil {
+		t.Errorf("channel rebound to another peer: route %v, to the new peer %v, to the old %v",
+			r, one.routeTo(v6.peer), one.routeTo(routes[0].peer))
 	}
 }

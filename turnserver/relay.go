@@ -238,7 +238,7 @@ func (c *relayConn) Datagram(s *udpio.Socket, buf []byte, n int, src netip.AddrP
 	c.gen.stats.PeerBytesIn.Add(uint64(n))
 	c.gen.stats.PeerPacketsIn.Add(1)
 	if t := c.table.Load(); t != nil && n <= maxChannelData {
-		if r := t.byPeer[src]; r != nil {
+		if r := t.routeTo(src); r != nil {
 			binary.BigEndian.PutUint16(buf[0:2], r.number)
 			binary.BigEndian.PutUint16(buf[2:4], uint16(n))
 			s.Loop().Queue(t.out, buf[:channelDataHeader+n], t.client, (*clientSend)(c.gen.stats))
