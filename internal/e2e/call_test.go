@@ -82,6 +82,16 @@ max_peers_per_room = 2`})
 			const { describe } = await import('/assets/stats.js');
 			const { verdict, turnURLs } = await import('/assets/netcheck.js');
 			const { SHA256 } = await import('/assets/sha256.js');
+			const { dtlsRole } = await import('/assets/peer.js');
+			const d = (type, setup) => ({ type, sdp: 'v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:' + setup + '\r\na=mid:0\r\n' });
+			const roles = [
+				dtlsRole({ currentLocalDescription: null, currentRemoteDescription: null }),
+				dtlsRole({ currentLocalDescription: d('answer', 'active'), currentRemoteDescription: d('offer', 'actpass') }),
+				dtlsRole({ currentLocalDescription: d('answer', 'passive'), currentRemoteDescription: d('offer', 'actpass') }),
+				dtlsRole({ currentLocalDescription: d('offer', 'actpass'), currentRemoteDescription: d('answer', 'active') }),
+				dtlsRole({ currentLocalDescription: d('offer', 'actpass'), currentRemoteDescription: d('answer', 'passive') }),
+				dtlsRole({ currentLocalDescription: d('offer', 'actpass'), currentRemoteDescription: d('answer', 'actpass') }),
+			].join(',');
 			const c = (t, rp) => ({ candidateType: t, relayProtocol: rp, protocol: 'udp' });
 			const out = [
 				describe(c('host'), c('host')).path,
@@ -99,12 +109,12 @@ max_peers_per_room = 2`})
 			const h = new SHA256();
 			for (let i = 0; i < big.length; i += 16384) h.update(big.subarray(i, i + 16384));
 			const want = [...new Uint8Array(await crypto.subtle.digest('SHA-256', big))].map((x) => x.toString(16).padStart(2, '0')).join('');
-			out.push(new SHA256().hex(), h.hex() === want);
+			out.push(new SHA256().hex(), h.hex() === want, roles);
 			return JSON.stringify(out);
 		})()`)
 		want := `["direct","direct","direct","relayed via TURN (UDP)","relayed via TURN (TCP)","relayed via TURN (TLS)","relayed via TURN (their side)",` +
 			`"UDP blocked; TCP relay works: calls will work.",false,"udp,tcp,tls",` +
-			`"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",true]`
+			`"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",true,",active,passive,passive,active,"]`
 		if got != want {
 			t.Errorf("modules:\n got %s\nwant %s", got, want)
 		}

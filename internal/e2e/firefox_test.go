@@ -83,6 +83,34 @@ func TestFirefox(t *testing.T) {
 		fred.waitFor("sender sees delivery", `document.querySelector('#transfers li.out .status.ok') !== null`, mediaWait)
 	}, alice, fred)
 
+	// ICE restarts both ways, Firefox's first and Chromium's right after
+	// (as when the relay is switched off on one side and the other then
+	// finds the direct path): every answer is applied and the call
+	// carries on. Firefox, which offered first, answered Chromium's
+	// "actpass" restart offer by taking the DTLS client role anew, which
+	// Chromium, the client already, refused ("Failed to set SSL role").
+	run(t, "RestartBothWays", func(t *testing.T) {
+		const live = `__e2e.pcs.find((pc) => pc.signalingState !== 'closed')`
+		const ufrag = `((` + live + `?.currentRemoteDescription?.sdp || '').match(/^a=ice-ufrag:(\S+)/m) || [])[1] || ''`
+		for _, side := range []tab{fred, alice, fred, alice} {
+			before := side.js(ufrag)
+			other := tab(alice)
+			if side == tab(alice) {
+				other = fred
+			}
+			otherBefore := other.js(ufrag)
+			side.js(`(` + live + `.restartIce(), true)`)
+			// The side that offered applies the answer: the other side's
+			// new ufrag arrives in it; the other side has ours.
+			side.waitFor("the restart's answer applied", `(() => { const pc = `+live+`;
+				return pc.signalingState === 'stable' && JSON.stringify(`+ufrag+`) !== `+jsq(before)+`; })()`, mediaWait)
+			other.waitFor("the restart's offer applied", `(() => { const pc = `+live+`;
+				return pc.signalingState === 'stable' && JSON.stringify(`+ufrag+`) !== `+jsq(otherBefore)+`; })()`, mediaWait)
+		}
+		alice.waitMedia(1, true)
+		waitMediaIn(fred, 1, true)
+	}, alice, fred)
+
 	// Relay off: the same connection, direct, is "direct" in both browsers.
 	run(t, "PathWords", func(t *testing.T) {
 		click(fred, "#btn-settings")

@@ -186,7 +186,7 @@ export class Peer extends EventTarget {
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
-      this.emit('signal', { description: this.pc.localDescription.toJSON() });
+      this.emit('signal', { description: this.outgoing() });
       this.watch();
     } catch (err) {
       console.warn('peer', this.id, 'offer failed', err);
@@ -230,7 +230,7 @@ export class Peer extends EventTarget {
       }
       if (description.type === 'offer') {
         await pc.setLocalDescription();
-        this.emit('signal', { description: pc.localDescription.toJSON() });
+        this.emit('signal', { description: this.outgoing() });
         if (this.awaitingOffer) this.endWait();
       }
       this.watch();
@@ -357,8 +357,27 @@ export class Peer extends EventTarget {
    */
   resendOffer() {
     if (this.closed || this.makingOffer || this.pc.signalingState !== 'have-local-offer' || !this.pc.localDescription) return;
-    this.emit('signal', { description: this.pc.localDescription.toJSON() });
+    this.emit('signal', { description: this.outgoing() });
     this.watch();
+  }
+
+  /**
+   * Our local description as the other side gets it. A later offer says
+   * the DTLS role we already hold (RFC 8842 allows an offer "active" or
+   * "passive") instead of "actpass": Firefox answers an ICE-restart offer
+   * of "actpass" by taking the role anew ("active"), and Chromium, which
+   * keeps its DTLS association across an ICE restart, then refuses the
+   * answer ("Failed to set SSL role for the transport"), so a Chromium
+   * page could never restart ICE towards a Firefox page that had offered
+   * first. Our own local description keeps "actpass"; the answer to the
+   * role we name completes it to the same association.
+   * @returns {RTCSessionDescriptionInit}
+   */
+  outgoing() {
+    const desc = this.pc.localDescription.toJSON();
+    const role = desc.type === 'offer' ? dtlsRole(this.pc) : '';
+    if (role) desc.sdp = desc.sdp.replace(/^a=setup:actpass\r?$/gm, (line) => line.replace('actpass', role));
+    return desc;
   }
 
   /**
@@ -453,4 +472,22 @@ export class Peer extends EventTarget {
 
 function parseJSON(s) {
   try { return JSON.parse(s); } catch { return null; }
+}
+
+/**
+ * The "a=setup" value of the DTLS role pc holds from its last completed
+ * negotiation ("active" is the DTLS client), or '' before there is one.
+ * @param {RTCPeerConnection} pc
+ */
+export function dtlsRole(pc) {
+  const local = pc.currentLocalDescription;
+  const remote = pc.currentRemoteDescription;
+  if (!local || !remote) return '';
+  const setup = (/** @type {string} */ sdp) => (/^a=setup:(active|passive|actpass)\r?$/m.exec(sdp) || [])[1] || '';
+  if (local.type === 'answer') {
+    const mine = setup(local.sdp);
+    return mine === 'active' || mine === 'passive' ? mine : '';
+  }
+  const theirs = setup(remote.sdp);
+  return theirs === 'active' ? 'passive' : theirs === 'passive' ? 'active' : '';
 }
