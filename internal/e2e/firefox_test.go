@@ -92,13 +92,9 @@ func TestFirefox(t *testing.T) {
 	run(t, "RestartBothWays", func(t *testing.T) {
 		const live = `__e2e.pcs.find((pc) => pc.signalingState !== 'closed')`
 		const ufrag = `((` + live + `?.currentRemoteDescription?.sdp || '').match(/^a=ice-ufrag:(\S+)/m) || [])[1] || ''`
-		for _, side := range []tab{fred, alice, fred, alice} {
-			before := side.js(ufrag)
-			other := tab(alice)
-			if side == tab(alice) {
-				other = fred
-			}
-			otherBefore := other.js(ufrag)
+		for _, turn := range [][2]tab{{fred, alice}, {alice, fred}, {fred, alice}, {alice, fred}} {
+			side, other := turn[0], turn[1]
+			before, otherBefore := side.js(ufrag), other.js(ufrag)
 			side.js(`(` + live + `.restartIce(), true)`)
 			// The side that offered applies the answer: the other side's
 			// new ufrag arrives in it; the other side has ours.
